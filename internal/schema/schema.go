@@ -1,0 +1,277 @@
+// Package schema defines collections, their fields and the validation of
+// collection definitions and of record bodies.
+package schema
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// CollectionType says how a collection stores its records.
+type CollectionType string
+
+const (
+	// Base collections have typed fields, one column each.
+	Base CollectionType = "base"
+	// Document collections store each record as one JSON document; filters
+	// and sorts reach into nested paths.
+	Document CollectionType = "document"
+)
+
+// FieldType is the type of a field of a base collection.
+type FieldType string
+
+const (
+	Text     FieldType = "text"
+	Number   FieldType = "number"
+	Bool     FieldType = "bool"
+	DateTime FieldType = "datetime"
+	Email    FieldType = "email"
+	URL      FieldType = "url"
+	Select   FieldType = "select"
+	Relation FieldType = "relation"
+	JSON     FieldType = "json"
+)
+
+var fieldTypes = []FieldType{Text, Number, Bool, DateTime, Email, URL, Select, Relation, JSON}
+
+// System fields present on every record.
+const (
+	FieldID      = "id"
+	FieldCreated = "created"
+	FieldUpdated = "updated"
+	// DocumentColumn is the column that holds a document record's body.
+	DocumentColumn = "data"
+)
+
+// TimeLayout is how datetimes are written in records and stored in SQLite:
+// fixed width UTC with milliseconds, so text order is time order.
+const TimeLayout = "2006-01-02T15:04:05.000Z"
+
+// Field is one field of a base collection.
+type Field struct {
+	// ID is stable across renames; it is assigned when the field is created.
+	ID       string    `json:"id,omitempty"`
+	Name     string    `json:"name"`
+	Type     FieldType `json:"type"`
+	Required bool      `json:"required,omitempty"`
+	Unique   bool      `json:"unique,omitempty"`
+	// Min and Max bound a number's value, a text's length in characters, and
+	// the count of items of a multiple select or relation.
+	Min     *float64        `json:"min,omitempty"`
+	Max     *float64        `json:"max,omitempty"`
+	Pattern string          `json:"pattern,omitempty"`
+	Default json.RawMessage `json:"default,omitempty"`
+	// Values are the allowed values of a select.
+	Values []string `json:"values,omitempty"`
+	// Multiple makes a select or relation hold a list.
+	Multiple bool `json:"multiple,omitempty"`
+	// Collection is the target of a relation.
+	Collection string `json:"collection,omitempty"`
+
+	pattern *regexp.Regexp
+}
+
+// IsList reports whether the field's value is a JSON array of strings.
+func (f *Field) IsList() bool {
+	return f.Multiple && (f.Type == Select || f.Type == Relation)
+}
+
+// Index is a secondary index over one or more fields.
+type Index struct {
+	Name   string   `json:"name,omitempty"`
+	Fields []string `json:"fields"`
+	Unique bool     `json:"unique,omitempty"`
+}
+
+// Collection is a named set of records with one schema.
+type Collection struct {
+	ID      string         `json:"id,omitempty"`
+	Name    string         `json:"name"`
+	Type    CollectionType `json:"type"`
+	Fields  []*Field       `json:"fields"`
+	Indexes []Index        `json:"indexes"`
+	Created time.Time      `json:"created"`
+	Updated time.Time      `json:"updated"`
+}
+
+// Field returns the named field, or nil.
+func (c *Collection) Field(name string) *Field {
+	for _, f := range c.Fields {
+		if f.Name == name {
+			return f
+		}
+	}
+	return nil
+}
+
+// FieldByID returns the field with the given id, or nil.
+func (c *Collection) FieldByID(id string) *Field {
+	for _, f := range c.Fields {
+		if f.ID == id {
+			return f
+		}
+	}
+	return nil
+}
+
+// IndexName is the SQL name of the collection's i-th index.
+func (c *Collection) IndexName(ix Index) string {
+	if ix.Name != "" {
+		return c.Name + "_" + ix.Name
+	}
+	return c.Name + "_" + strings.Join(ix.Fields, "_") + "_idx"
+}
+
+// FieldError is one problem with one field of a request body.
+type FieldError struct {
+	Field   string `json:"field"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// ValidationError lists every problem found in a body.
+type ValidationError struct {
+	Errors []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Errors))
+	for i, fe := range e.Errors {
+		parts[i] = fe.Error()
+	}
+	return "invalid: " + strings.Join(parts, "; ")
+}
+
+func (e *ValidationError) add(field, code, format string, args ...any) {
+	e.Errors = append(e.Errors, FieldError{Field: field, Code: code, Message: fmt.Sprintf(format, args...)})
+}
+
+func (e *ValidationError) err() error {
+	if len(e.Errors) == 0 {
+		return nil
+	}
+	return e
+}
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+
+// reserved names may not be used as field names: they are system fields or
+// words the filter language gives a meaning to.
+var reserved = map[string]bool{
+	FieldID: true, FieldCreated: true, FieldUpdated: true,
+	"null": true, "true": true, "false": true, "in": true,
+}
+
+// ValidName reports whether s may name a collection or a field.
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
+// Validate checks a collection definition. lookup resolves the targets of
+// relations; it may be nil when the collection has none. Validate compiles
+// patterns, so call it before validating records.
+func (c *Collection) Validate(lookup func(string) *Collection) error {
+	var ve ValidationError
+	if !ValidName(c.Name) {
+		ve.add("name", "invalid_name", "collection name %q must match %s", c.Name, nameRE)
+	}
+	switch c.Type {
+	case Base, Document:
+	case "":
+		c.Type = Base
+	default:
+		ve.add("type", "invalid_value", "collection type %q is not one of base, document", c.Type)
+	}
+	if c.Type == Document && len(c.Fields) > 0 {
+		ve.add("fields", "invalid_value", "a document collection has no fields; its records are JSON documents")
+	}
+	seen := map[string]bool{}
+	for i, f := range c.Fields {
+		path := fmt.Sprintf("fields[%d]", i)
+		if f == nil {
+			ve.add(path, "required", "field must be an object")
+			continue
+		}
+		validateField(&ve, path, f, c, lookup)
+		if seen[f.Name] {
+			ve.add(path+".name", "duplicate", "field name %q is used twice", f.Name)
+		}
+		seen[f.Name] = true
+	}
+	for i, ix := range c.Indexes {
+		path := fmt.Sprintf("indexes[%d]", i)
+		if len(ix.Fields) == 0 {
+			ve.add(path+".fields", "required", "an index needs at least one field")
+		}
+		if ix.Name != "" && !ValidName(ix.Name) {
+			ve.add(path+".name", "invalid_name", "index name %q must match %s", ix.Name, nameRE)
+		}
+		for _, name := range ix.Fields {
+			if c.Type == Base && !seen[name] && name != FieldCreated && name != FieldUpdated {
+				ve.add(path+".fields", "unknown_field", "index field %q is not a field of the collection", name)
+			}
+			if c.Type == Document && name != FieldCreated && name != FieldUpdated {
+				ve.add(path+".fields", "invalid_value", "document collections index only created and updated")
+			}
+		}
+	}
+	return ve.err()
+}
+
+func validateField(ve *ValidationError, path string, f *Field, c *Collection, lookup func(string) *Collection) {
+	if !ValidName(f.Name) || reserved[f.Name] {
+		ve.add(path+".name", "invalid_name", "field name %q must match %s and not be a reserved word", f.Name, nameRE)
+	}
+	known := false
+	for _, t := range fieldTypes {
+		known = known || f.Type == t
+	}
+	if !known {
+		ve.add(path+".type", "invalid_value", "field type %q is not one of %v", f.Type, fieldTypes)
+		return
+	}
+	if f.Min != nil && f.Max != nil && *f.Min > *f.Max {
+		ve.add(path+".min", "invalid_value", "min %v is greater than max %v", *f.Min, *f.Max)
+	}
+	if f.Pattern != "" {
+		if f.Type != Text && f.Type != Email && f.Type != URL {
+			ve.add(path+".pattern", "invalid_value", "pattern applies to text, email and url fields only")
+		}
+		re, err := regexp.Compile(f.Pattern)
+		if err != nil {
+			ve.add(path+".pattern", "invalid_value", "pattern does not compile: %v", err)
+		}
+		f.pattern = re
+	}
+	switch f.Type {
+	case Select:
+		if len(f.Values) == 0 {
+			ve.add(path+".values", "required", "a select field needs its allowed values")
+		}
+	case Relation:
+		if f.Collection == "" {
+			ve.add(path+".collection", "required", "a relation field needs its target collection")
+		} else if f.Collection != c.Name && (lookup == nil || lookup(f.Collection) == nil) {
+			ve.add(path+".collection", "unknown_collection", "relation target %q is not a collection", f.Collection)
+		}
+	default:
+		if f.Multiple {
+			ve.add(path+".multiple", "invalid_value", "multiple applies to select and relation fields only")
+		}
+		if len(f.Values) > 0 {
+			ve.add(path+".values", "invalid_value", "values apply to select fields only")
+		}
+		if f.Collection != "" {
+			ve.add(path+".collection", "invalid_value", "collection applies to relation fields only")
+		}
+	}
+	if len(f.Default) > 0 {
+		if _, fe := f.Value(f.Default); fe != nil {
+			ve.add(path+".default", "invalid_value", "default is not a valid value: %s", fe.Message)
+		}
+	}
+}
