@@ -1,0 +1,182 @@
+// Package config builds Strata's configuration from, in order of precedence,
+// command-line flags, STRATA_* environment variables, a TOML file and
+// defaults. Every key is described once, in the table in keys.go, which
+// drives all three sources, the validation and the redacted listing.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is the validated configuration of one Strata process.
+type Config struct {
+	HTTP             string        // address to listen on, host:port
+	Dir              string        // data directory
+	DB               string        // "" (SQLite in Dir), postgres:// URL, sqlite:PATH or a file path
+	LogLevel         string        // debug, info, warn or error
+	LogFormat        string        // text or json
+	ShutdownTimeout  time.Duration // grace period for in-flight work at shutdown
+	MaxBodyBytes     int64         // largest request body accepted
+	IdempotencyTTL   time.Duration // how long idempotency keys are remembered
+	TokenTTL         time.Duration // lifetime of superuser access tokens
+	MigrationsDir    string        // "" means Dir/migrations
+	Automigrate      bool          // apply pending migration files at start
+	SQLiteReaders    int           // size of the SQLite read pool
+	PostgresMaxConns int           // 0 means the pgxpool default
+
+	// origin records where each value came from; nil for a Config not built
+	// by Load. It is never modified after Load returns.
+	origin *origin
+}
+
+// origin remembers the source of each value, for error messages and for
+// Redacted: "default", a file name, an environment variable or a flag.
+type origin struct {
+	file       string            // config file read, "" if none
+	fileSource string            // what named the file: "--config", "STRATA_CONFIG" or "default"
+	sources    map[string]string // key name -> source
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		HTTP:             "127.0.0.1:8090",
+		Dir:              "./strata_data",
+		DB:               "",
+		LogLevel:         "info",
+		LogFormat:        "text",
+		ShutdownTimeout:  10 * time.Second,
+		MaxBodyBytes:     10 << 20,
+		IdempotencyTTL:   24 * time.Hour,
+		TokenTTL:         time.Hour,
+		MigrationsDir:    "",
+		Automigrate:      true,
+		SQLiteReaders:    4,
+		PostgresMaxConns: 0,
+	}
+}
+
+// Validate checks every value against its rule. The error names the key, the
+// value, what is allowed and, for a loaded Config, where the value came from;
+// when several values are wrong, all are reported, one per line.
+func (c Config) Validate() error {
+	var errs []error
+	for _, k := range keys {
+		if k.check == nil {
+			continue
+		}
+		if problem := k.check(&c); problem != "" {
+			errs = append(errs, c.valueError(k, showValue(k, format(k.ptr(&c))), problem))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) valueError(k key, shown, problem string) error {
+	return valueError(k.name, shown, problem, c.Source(k.name))
+}
+
+// valueError formats the one shape of error a bad value gets:
+// config: KEY VALUE PROBLEM (from SOURCE). A default has no source shown.
+func valueError(name, shown, problem, src string) error {
+	from := ""
+	if src != "" && src != sourceDefault {
+		from = " (from " + src + ")"
+	}
+	return fmt.Errorf("config: %s %s %s%s", name, shown, problem, from)
+}
+
+// Source names where the value of key name came from: "default", the config
+// file's path, an environment variable or a flag such as "--http". It is ""
+// for a Config not built by Load.
+func (c Config) Source(name string) string {
+	if c.origin == nil {
+		return ""
+	}
+	return c.origin.sources[name]
+}
+
+// File returns the path of the config file that was read, or "" if none.
+func (c Config) File() string {
+	if c.origin == nil {
+		return ""
+	}
+	return c.origin.file
+}
+
+// MigrationsPath returns the directory of migration files.
+func (c Config) MigrationsPath() string {
+	if c.MigrationsDir != "" {
+		return c.MigrationsDir
+	}
+	return filepath.Join(c.Dir, "migrations")
+}
+
+// Engine returns "postgres" when DB is a PostgreSQL URL and "sqlite" otherwise.
+func (c Config) Engine() string {
+	if isPostgresURL(c.DB) {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// SQLitePath returns the path of the SQLite database file: Dir/data.db by
+// default, the path of a sqlite: URL, or DB itself when it is a plain path.
+// It returns "" when the engine is PostgreSQL.
+func (c Config) SQLitePath() string {
+	switch {
+	case c.DB == "":
+		return filepath.Join(c.Dir, "data.db")
+	case isPostgresURL(c.DB):
+		return ""
+	case strings.HasPrefix(c.DB, "sqlite://"):
+		return strings.TrimPrefix(c.DB, "sqlite://")
+	case strings.HasPrefix(c.DB, "sqlite:"):
+		return strings.TrimPrefix(c.DB, "sqlite:")
+	}
+	return c.DB
+}
+
+// Redacted returns every key with its value and source, for display:
+// key -> {"value": ..., "source": ...}. Durations are strings such as "10s";
+// the password in the database URL is replaced by "xxxxx". The entry
+// "config" names the config file read ("" if none) and what named it.
+func (c Config) Redacted() map[string]any {
+	out := make(map[string]any, len(keys)+1)
+	for _, k := range keys {
+		var v any
+		switch p := k.ptr(&c).(type) {
+		case *string:
+			v = *p
+			if k.secretURL {
+				v = redactURL(*p)
+			}
+		case *time.Duration:
+			v = formatDuration(*p)
+		case *int64:
+			v = *p
+		case *int:
+			v = *p
+		case *bool:
+			v = *p
+		}
+		out[k.name] = map[string]any{"value": v, "source": orDefault(c.Source(k.name))}
+	}
+	var fileSource string
+	if c.origin != nil {
+		fileSource = c.origin.fileSource
+	}
+	out["config"] = map[string]any{"value": c.File(), "source": orDefault(fileSource)}
+	return out
+}
+
+func orDefault(src string) string {
+	if src == "" {
+		return sourceDefault
+	}
+	return src
+}

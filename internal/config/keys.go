@@ -1,0 +1,385 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const sourceDefault = "default"
+
+// key describes one configuration key. The flag name is the key name in
+// kebab case; the value's type follows from what ptr points at.
+type key struct {
+	name      string                 // TOML key, e.g. "log_level"
+	env       string                 // environment variable, e.g. "STRATA_LOG_LEVEL"
+	usage     string                 // flag help, without the env var
+	ptr       func(c *Config) any    // the field: *string, *time.Duration, *int64, *int or *bool
+	check     func(c *Config) string // "" when valid, else what is allowed
+	secretURL bool                   // a URL whose password is never shown
+}
+
+func (k key) flag() string { return strings.ReplaceAll(k.name, "_", "-") }
+
+// keys lists every configuration key, in the order they are shown.
+var keys = []key{
+	{
+		name: "http", env: "STRATA_HTTP",
+		usage: "`host:port` to listen on",
+		ptr:   func(c *Config) any { return &c.HTTP },
+		check: func(c *Config) string { return checkHostPort(c.HTTP) },
+	},
+	{
+		name: "dir", env: "STRATA_DIR",
+		usage: "data `directory`",
+		ptr:   func(c *Config) any { return &c.Dir },
+		check: func(c *Config) string {
+			if c.Dir == "" {
+				return "is empty; a directory path is required"
+			}
+			return ""
+		},
+	},
+	{
+		name: "db", env: "STRATA_DB_URL",
+		usage:     "database `URL`: \"\" for SQLite in the data directory, a postgres:// URL, or sqlite:PATH",
+		ptr:       func(c *Config) any { return &c.DB },
+		check:     func(c *Config) string { return checkDB(c.DB) },
+		secretURL: true,
+	},
+	{
+		name: "log_level", env: "STRATA_LOG_LEVEL",
+		usage: "log `level`: debug, info, warn or error",
+		ptr:   func(c *Config) any { return &c.LogLevel },
+		check: func(c *Config) string { return checkOneOf(c.LogLevel, "debug", "info", "warn", "error") },
+	},
+	{
+		name: "log_format", env: "STRATA_LOG_FORMAT",
+		usage: "log `format`: text or json",
+		ptr:   func(c *Config) any { return &c.LogFormat },
+		check: func(c *Config) string { return checkOneOf(c.LogFormat, "text", "json") },
+	},
+	{
+		name: "shutdown_timeout", env: "STRATA_SHUTDOWN_TIMEOUT",
+		usage: "how long shutdown waits for in-flight work, a `duration`",
+		ptr:   func(c *Config) any { return &c.ShutdownTimeout },
+		check: func(c *Config) string { return checkPositiveDuration(c.ShutdownTimeout) },
+	},
+	{
+		name: "max_body_bytes", env: "STRATA_MAX_BODY_BYTES",
+		usage: "largest request body accepted, in `bytes`",
+		ptr:   func(c *Config) any { return &c.MaxBodyBytes },
+		check: func(c *Config) string {
+			if c.MaxBodyBytes <= 0 {
+				return "is not greater than 0"
+			}
+			return ""
+		},
+	},
+	{
+		name: "idempotency_ttl", env: "STRATA_IDEMPOTENCY_TTL",
+		usage: "how long idempotency keys are remembered, a `duration`",
+		ptr:   func(c *Config) any { return &c.IdempotencyTTL },
+		check: func(c *Config) string { return checkPositiveDuration(c.IdempotencyTTL) },
+	},
+	{
+		name: "token_ttl", env: "STRATA_TOKEN_TTL",
+		usage: "lifetime of superuser access tokens, a `duration`",
+		ptr:   func(c *Config) any { return &c.TokenTTL },
+		check: func(c *Config) string { return checkPositiveDuration(c.TokenTTL) },
+	},
+	{
+		name: "migrations_dir", env: "STRATA_MIGRATIONS_DIR",
+		usage: "`directory` of migration files (\"\" means DIR/migrations)",
+		ptr:   func(c *Config) any { return &c.MigrationsDir },
+	},
+	{
+		name: "automigrate", env: "STRATA_AUTOMIGRATE",
+		usage: "apply pending migration files at start",
+		ptr:   func(c *Config) any { return &c.Automigrate },
+	},
+	{
+		name: "sqlite_readers", env: "STRATA_SQLITE_READERS",
+		usage: "SQLite read connections, a `number` from 1 to 64",
+		ptr:   func(c *Config) any { return &c.SQLiteReaders },
+		check: func(c *Config) string { return checkRange(c.SQLiteReaders, 1, 64) },
+	},
+	{
+		name: "postgres_max_conns", env: "STRATA_POSTGRES_MAX_CONNS",
+		usage: "PostgreSQL pool size, a `number` from 0 to 1000 (0 means the driver's default)",
+		ptr:   func(c *Config) any { return &c.PostgresMaxConns },
+		check: func(c *Config) string { return checkRange(c.PostgresMaxConns, 0, 1000) },
+	},
+}
+
+// The config file is named by --config, else STRATA_CONFIG, else
+// ./strata.toml when it exists.
+const (
+	configFlag  = "config"
+	configEnv   = "STRATA_CONFIG"
+	defaultFile = "strata.toml"
+)
+
+// ignoredEnv are STRATA_* variables that are not configuration and are
+// accepted without complaint: those read by the test script and tests.
+func ignoredEnv(name string) bool {
+	return strings.HasPrefix(name, "STRATA_TEST_") || name == "STRATA_FUZZTIME" || name == "STRATA_SKIP_FUZZ"
+}
+
+func keyByName(name string) (key, bool) {
+	for _, k := range keys {
+		if k.name == name {
+			return k, true
+		}
+	}
+	return key{}, false
+}
+
+func keyNames() string {
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.name
+	}
+	return strings.Join(names, ", ")
+}
+
+func envNames() string {
+	names := []string{configEnv}
+	for _, k := range keys {
+		names = append(names, k.env)
+	}
+	return strings.Join(names, ", ")
+}
+
+// set parses s into the field of k in c. On failure it returns what is
+// allowed, to be put after the value in the error.
+func set(c *Config, k key, s string) (problem string) {
+	switch p := k.ptr(c).(type) {
+	case *string:
+		*p = s
+	case *time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return "is not a duration such as 10s, 1m30s or 24h"
+		}
+		*p = d
+	case *int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return "is not an integer"
+		}
+		*p = n
+	case *int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return "is not an integer"
+		}
+		*p = n
+	case *bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return "is not true or false"
+		}
+		*p = b
+	default:
+		panic(fmt.Sprintf("config: key %s has unsupported type %T", k.name, p))
+	}
+	return ""
+}
+
+// fromTOML converts a value decoded from TOML into the text set parses,
+// checking its TOML type first: strings and durations are quoted strings,
+// integers are integers, booleans are true or false.
+func fromTOML(c *Config, k key, v any) (text, problem string) {
+	switch k.ptr(c).(type) {
+	case *string:
+		if s, ok := v.(string); ok {
+			return s, ""
+		}
+		return "", "is not a string"
+	case *time.Duration:
+		if s, ok := v.(string); ok {
+			return s, ""
+		}
+		return "", `is not a duration string such as "10s" or "1m30s"`
+	case *int64, *int:
+		if n, ok := v.(int64); ok {
+			return strconv.FormatInt(n, 10), ""
+		}
+		return "", "is not an integer"
+	case *bool:
+		if b, ok := v.(bool); ok {
+			return strconv.FormatBool(b), ""
+		}
+		return "", "is not true or false"
+	}
+	return "", "has an unsupported type"
+}
+
+// format returns the text form of a field, as a flag default or a value in
+// an error.
+func format(p any) string {
+	switch p := p.(type) {
+	case *string:
+		return *p
+	case *time.Duration:
+		return formatDuration(*p)
+	case *int64:
+		return strconv.FormatInt(*p, 10)
+	case *int:
+		return strconv.Itoa(*p)
+	case *bool:
+		return strconv.FormatBool(*p)
+	}
+	return fmt.Sprint(p)
+}
+
+// showValue returns a value as it appears in an error: strings quoted,
+// numbers, booleans and durations bare, URL passwords hidden.
+func showValue(k key, text string) string {
+	if _, ok := k.ptr(&Config{}).(*string); ok {
+		if k.secretURL {
+			text = redactURL(text)
+		}
+		return strconv.Quote(text)
+	}
+	return text
+}
+
+// showRaw returns a value as written by the user (env, flag, TOML string) for
+// an error about a value that did not parse.
+func showRaw(k key, text string) string {
+	if k.secretURL {
+		text = redactURL(text)
+	}
+	return strconv.Quote(text)
+}
+
+// showTOML returns a decoded TOML value for an error.
+func showTOML(k key, v any) string {
+	switch v := v.(type) {
+	case string:
+		return showRaw(k, v)
+	case map[string]any:
+		return "(a table)"
+	case []any, []map[string]any:
+		return "(an array)"
+	}
+	return fmt.Sprint(v)
+}
+
+// formatDuration writes 24h and 1m rather than 24h0m0s and 1m0s.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+func checkOneOf(v string, allowed ...string) string {
+	for _, a := range allowed {
+		if v == a {
+			return ""
+		}
+	}
+	return "is not one of " + strings.Join(allowed, ", ")
+}
+
+func checkRange(n, lo, hi int) string {
+	if n < lo || n > hi {
+		return fmt.Sprintf("is not between %d and %d", lo, hi)
+	}
+	return ""
+}
+
+func checkPositiveDuration(d time.Duration) string {
+	if d <= 0 {
+		return "is not a duration greater than 0, such as 10s"
+	}
+	return ""
+}
+
+func checkHostPort(s string) string {
+	const allowed = "is not host:port, such as 127.0.0.1:8090, [::1]:8090 or :8090"
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return allowed
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 || strings.HasPrefix(port, "+") {
+		return allowed + " (the port is a number from 0 to 65535)"
+	}
+	return ""
+}
+
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// schemeRE matches a URL scheme; one letter is taken as a Windows drive.
+var schemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]+:`)
+
+func checkDB(s string) string {
+	const allowed = `is not "" (SQLite in the data directory), a postgres:// or postgresql:// URL, sqlite:PATH or a file path`
+	switch {
+	case s == "":
+		return ""
+	case isPostgresURL(s):
+		u, err := url.Parse(s)
+		if err != nil {
+			return "is not a valid URL: " + urlProblem(err)
+		}
+		if u.Host == "" && u.Query().Get("host") == "" {
+			return "has no host; write postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+		}
+		return ""
+	case strings.HasPrefix(s, "sqlite:"):
+		if strings.TrimPrefix(strings.TrimPrefix(s, "sqlite:"), "//") == "" {
+			return "has no file path; write sqlite:PATH or sqlite:///ABSOLUTE/PATH"
+		}
+		return ""
+	case schemeRE.MatchString(s):
+		return allowed
+	}
+	return ""
+}
+
+// urlProblem returns what url.Parse found wrong without repeating the URL,
+// which may hold a password.
+func urlProblem(err error) string {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err.Error()
+	}
+	return "it does not parse"
+}
+
+var passwordParamRE = regexp.MustCompile(`([?&]password=)[^&#]*`)
+
+// redactURL replaces the password of a URL, in its user info or in a
+// password query parameter, with "xxxxx". It works on text that does not
+// parse as a URL too, so that an error never shows a password.
+func redactURL(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return s
+	}
+	rest := s[i+3:]
+	limit := strings.IndexAny(rest, "?#")
+	if limit < 0 {
+		limit = len(rest)
+	}
+	if at := strings.LastIndex(rest[:limit], "@"); at >= 0 {
+		if colon := strings.Index(rest[:at], ":"); colon >= 0 {
+			rest = rest[:colon+1] + "xxxxx" + rest[at:]
+		}
+	}
+	return passwordParamRE.ReplaceAllString(s[:i+3]+rest, "${1}xxxxx")
+}

@@ -1,0 +1,450 @@
+package config
+
+import (
+	"bytes"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// load writes file (when not "") to a temporary strata.toml, names it with
+// --config before args, and loads with env.
+func load(t *testing.T, file string, env []string, args ...string) (Config, string, error) {
+	t.Helper()
+	var path string
+	if file != "" {
+		path = filepath.Join(t.TempDir(), "strata.toml")
+		if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append([]string{"--config", path}, args...)
+	}
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	Register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("parse flags %q: %v", args, err)
+	}
+	c, err := Load(fs, env)
+	return c, path, err
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Chdir(t.TempDir()) // no ./strata.toml
+	c, _, err := load(t, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default()
+	d.origin = c.origin
+	if c != d {
+		t.Errorf("Load with nothing set = %+v, want %+v", c, d)
+	}
+	for _, k := range keys {
+		if got := c.Source(k.name); got != "default" {
+			t.Errorf("Source(%q) = %q, want default", k.name, got)
+		}
+	}
+	if c.File() != "" {
+		t.Errorf("File() = %q, want none", c.File())
+	}
+}
+
+func TestLoadPrecedence(t *testing.T) {
+	const file = "log_level = \"debug\"\n"
+	tests := []struct {
+		name       string
+		file       string
+		env        []string
+		args       []string
+		want       string
+		wantSource string // "FILE" stands for the file's path
+	}{
+		{name: "default", want: "info", wantSource: "default"},
+		{name: "file beats default", file: file, want: "debug", wantSource: "FILE"},
+		{name: "env beats file", file: file, env: []string{"STRATA_LOG_LEVEL=warn"}, want: "warn", wantSource: "STRATA_LOG_LEVEL"},
+		{name: "flag beats env", file: file, env: []string{"STRATA_LOG_LEVEL=warn"}, args: []string{"--log-level", "error"}, want: "error", wantSource: "--log-level"},
+		{name: "flag beats file", file: file, args: []string{"-log-level=error"}, want: "error", wantSource: "--log-level"},
+		{name: "unset flag does not override env", env: []string{"STRATA_LOG_LEVEL=warn"}, args: []string{"--http", ":0"}, want: "warn", wantSource: "STRATA_LOG_LEVEL"},
+		{name: "last env entry wins", env: []string{"STRATA_LOG_LEVEL=warn", "STRATA_LOG_LEVEL=error"}, want: "error", wantSource: "STRATA_LOG_LEVEL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			c, path, err := load(t, tt.file, tt.env, tt.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantSource := strings.ReplaceAll(tt.wantSource, "FILE", path)
+			if c.LogLevel != tt.want || c.Source("log_level") != wantSource {
+				t.Errorf("log_level = %q from %q, want %q from %q", c.LogLevel, c.Source("log_level"), tt.want, wantSource)
+			}
+		})
+	}
+}
+
+func TestLoadEveryKey(t *testing.T) {
+	t.Chdir(t.TempDir())
+	want := Config{
+		HTTP:             "0.0.0.0:9000",
+		Dir:              "/var/lib/strata",
+		DB:               "postgres://app:pw@db:5432/app?sslmode=disable",
+		LogLevel:         "debug",
+		LogFormat:        "json",
+		ShutdownTimeout:  30 * time.Second,
+		MaxBodyBytes:     1 << 20,
+		IdempotencyTTL:   2 * time.Hour,
+		TokenTTL:         15 * time.Minute,
+		MigrationsDir:    "/etc/strata/migrations",
+		Automigrate:      false,
+		SQLiteReaders:    8,
+		PostgresMaxConns: 50,
+	}
+	file := `
+http = "0.0.0.0:9000"
+dir = "/var/lib/strata"
+db = "postgres://app:pw@db:5432/app?sslmode=disable"
+log_level = "debug"
+log_format = "json"
+shutdown_timeout = "30s"
+max_body_bytes = 1048576
+idempotency_ttl = "2h"
+token_ttl = "15m"
+migrations_dir = "/etc/strata/migrations"
+automigrate = false
+sqlite_readers = 8
+postgres_max_conns = 50
+`
+	env := []string{
+		"STRATA_HTTP=0.0.0.0:9000", "STRATA_DIR=/var/lib/strata",
+		"STRATA_DB_URL=postgres://app:pw@db:5432/app?sslmode=disable",
+		"STRATA_LOG_LEVEL=debug", "STRATA_LOG_FORMAT=json", "STRATA_SHUTDOWN_TIMEOUT=30s",
+		"STRATA_MAX_BODY_BYTES=1048576", "STRATA_IDEMPOTENCY_TTL=2h", "STRATA_TOKEN_TTL=15m",
+		"STRATA_MIGRATIONS_DIR=/etc/strata/migrations", "STRATA_AUTOMIGRATE=false",
+		"STRATA_SQLITE_READERS=8", "STRATA_POSTGRES_MAX_CONNS=50",
+	}
+	args := []string{
+		"--http", "0.0.0.0:9000", "--dir", "/var/lib/strata",
+		"--db", "postgres://app:pw@db:5432/app?sslmode=disable",
+		"--log-level", "debug", "--log-format", "json", "--shutdown-timeout", "30s",
+		"--max-body-bytes", "1048576", "--idempotency-ttl", "2h", "--token-ttl", "15m",
+		"--migrations-dir", "/etc/strata/migrations", "--automigrate=false",
+		"--sqlite-readers", "8", "--postgres-max-conns", "50",
+	}
+	tests := []struct {
+		name string
+		file string
+		env  []string
+		args []string
+	}{
+		{name: "file", file: file},
+		{name: "env", env: env},
+		{name: "flags", args: args},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := load(t, tt.file, tt.env, tt.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := want
+			w.origin = c.origin
+			if c != w {
+				t.Errorf("got  %+v\nwant %+v", c, w)
+			}
+			for _, k := range keys {
+				if c.Source(k.name) == "default" {
+					t.Errorf("key %s was not set from %s", k.name, tt.name)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		env  []string
+		args []string
+		want string // "FILE" stands for the file's path
+	}{
+		// Every validation rule, named from the environment.
+		{name: "http not host:port", env: []string{"STRATA_HTTP=8090"},
+			want: `config: http "8090" is not host:port, such as 127.0.0.1:8090, [::1]:8090 or :8090 (from STRATA_HTTP)`},
+		{name: "http port out of range", env: []string{"STRATA_HTTP=localhost:70000"},
+			want: `config: http "localhost:70000" is not host:port, such as 127.0.0.1:8090, [::1]:8090 or :8090 (the port is a number from 0 to 65535) (from STRATA_HTTP)`},
+		{name: "http named port", env: []string{"STRATA_HTTP=localhost:http"},
+			want: `config: http "localhost:http" is not host:port, such as 127.0.0.1:8090, [::1]:8090 or :8090 (the port is a number from 0 to 65535) (from STRATA_HTTP)`},
+		{name: "dir empty", env: []string{"STRATA_DIR="},
+			want: `config: dir "" is empty; a directory path is required (from STRATA_DIR)`},
+		{name: "db unknown scheme, password hidden", env: []string{"STRATA_DB_URL=mysql://app:s3cret@db/app"},
+			want: `config: db "mysql://app:xxxxx@db/app" is not "" (SQLite in the data directory), a postgres:// or postgresql:// URL, sqlite:PATH or a file path (from STRATA_DB_URL)`},
+		{name: "db postgres without host", env: []string{"STRATA_DB_URL=postgres://app:s3cret@/app"},
+			want: `config: db "postgres://app:xxxxx@/app" has no host; write postgres://USER:PASSWORD@HOST:PORT/DATABASE (from STRATA_DB_URL)`},
+		{name: "db postgres bad URL", env: []string{"STRATA_DB_URL=postgres://app:s3cret@db:port/app"},
+			want: `config: db "postgres://app:xxxxx@db:port/app" is not a valid URL: invalid port ":port" after host (from STRATA_DB_URL)`},
+		{name: "db sqlite without path", env: []string{"STRATA_DB_URL=sqlite:"},
+			want: `config: db "sqlite:" has no file path; write sqlite:PATH or sqlite:///ABSOLUTE/PATH (from STRATA_DB_URL)`},
+		{name: "log_level", env: []string{"STRATA_LOG_LEVEL=verbose"},
+			want: `config: log_level "verbose" is not one of debug, info, warn, error (from STRATA_LOG_LEVEL)`},
+		{name: "log_format", env: []string{"STRATA_LOG_FORMAT=xml"},
+			want: `config: log_format "xml" is not one of text, json (from STRATA_LOG_FORMAT)`},
+		{name: "shutdown_timeout not a duration", env: []string{"STRATA_SHUTDOWN_TIMEOUT=ten"},
+			want: `config: shutdown_timeout "ten" is not a duration such as 10s, 1m30s or 24h (from STRATA_SHUTDOWN_TIMEOUT)`},
+		{name: "shutdown_timeout zero", env: []string{"STRATA_SHUTDOWN_TIMEOUT=0s"},
+			want: `config: shutdown_timeout 0s is not a duration greater than 0, such as 10s (from STRATA_SHUTDOWN_TIMEOUT)`},
+		{name: "max_body_bytes not an integer", env: []string{"STRATA_MAX_BODY_BYTES=10MB"},
+			want: `config: max_body_bytes "10MB" is not an integer (from STRATA_MAX_BODY_BYTES)`},
+		{name: "max_body_bytes zero", env: []string{"STRATA_MAX_BODY_BYTES=0"},
+			want: `config: max_body_bytes 0 is not greater than 0 (from STRATA_MAX_BODY_BYTES)`},
+		{name: "idempotency_ttl negative", env: []string{"STRATA_IDEMPOTENCY_TTL=-1h"},
+			want: `config: idempotency_ttl -1h is not a duration greater than 0, such as 10s (from STRATA_IDEMPOTENCY_TTL)`},
+		{name: "token_ttl zero", env: []string{"STRATA_TOKEN_TTL=0"},
+			want: `config: token_ttl 0s is not a duration greater than 0, such as 10s (from STRATA_TOKEN_TTL)`},
+		{name: "automigrate", env: []string{"STRATA_AUTOMIGRATE=maybe"},
+			want: `config: automigrate "maybe" is not true or false (from STRATA_AUTOMIGRATE)`},
+		{name: "sqlite_readers zero", env: []string{"STRATA_SQLITE_READERS=0"},
+			want: `config: sqlite_readers 0 is not between 1 and 64 (from STRATA_SQLITE_READERS)`},
+		{name: "sqlite_readers too many", env: []string{"STRATA_SQLITE_READERS=65"},
+			want: `config: sqlite_readers 65 is not between 1 and 64 (from STRATA_SQLITE_READERS)`},
+		{name: "sqlite_readers not an integer", env: []string{"STRATA_SQLITE_READERS=four"},
+			want: `config: sqlite_readers "four" is not an integer (from STRATA_SQLITE_READERS)`},
+		{name: "postgres_max_conns negative", env: []string{"STRATA_POSTGRES_MAX_CONNS=-1"},
+			want: `config: postgres_max_conns -1 is not between 0 and 1000 (from STRATA_POSTGRES_MAX_CONNS)`},
+		{name: "postgres_max_conns too many", env: []string{"STRATA_POSTGRES_MAX_CONNS=1001"},
+			want: `config: postgres_max_conns 1001 is not between 0 and 1000 (from STRATA_POSTGRES_MAX_CONNS)`},
+
+		// The same shape from flags and from the file.
+		{name: "flag log_level", args: []string{"--log-level", "verbose"},
+			want: `config: log_level "verbose" is not one of debug, info, warn, error (from --log-level)`},
+		{name: "flag automigrate", args: []string{"--automigrate=sometimes"},
+			want: `config: automigrate "sometimes" is not true or false (from --automigrate)`},
+		{name: "file log_level", file: `log_level = "verbose"`,
+			want: `config: log_level "verbose" is not one of debug, info, warn, error (from FILE)`},
+		{name: "file integer as string", file: `max_body_bytes = "10MB"`,
+			want: `config: max_body_bytes "10MB" is not an integer (from FILE)`},
+		{name: "file duration as integer", file: `shutdown_timeout = 10`,
+			want: `config: shutdown_timeout 10 is not a duration string such as "10s" or "1m30s" (from FILE)`},
+		{name: "file bad duration", file: `token_ttl = "1 hour"`,
+			want: `config: token_ttl "1 hour" is not a duration such as 10s, 1m30s or 24h (from FILE)`},
+		{name: "file bool as string", file: `automigrate = "yes"`,
+			want: `config: automigrate "yes" is not true or false (from FILE)`},
+		{name: "file string as integer", file: `http = 8090`,
+			want: `config: http 8090 is not a string (from FILE)`},
+		{name: "file table for a string", file: `http = { host = "x" }`,
+			want: `config: http (a table) is not a string (from FILE)`},
+		{name: "file array for an integer", file: `sqlite_readers = [1, 2]`,
+			want: `config: sqlite_readers (an array) is not an integer (from FILE)`},
+		{name: "file float for an integer", file: `sqlite_readers = 4.0`,
+			want: `config: sqlite_readers 4 is not an integer (from FILE)`},
+
+		// Unknown names and bad syntax.
+		{name: "unknown file key", file: "htpp = \":8090\"\n",
+			want: `config: unknown key "htpp" in FILE (known keys: http, dir, db, log_level, log_format, shutdown_timeout, max_body_bytes, idempotency_ttl, token_ttl, migrations_dir, automigrate, sqlite_readers, postgres_max_conns)`},
+		{name: "unknown file table", file: "[server]\nhttp = \":8090\"\n",
+			want: `config: unknown key "server" in FILE (known keys: `},
+		{name: "unknown env var", env: []string{"STRATA_HTPP=:8090"},
+			want: `config: unknown environment variable STRATA_HTPP (known: STRATA_CONFIG, STRATA_HTTP, STRATA_DIR, STRATA_DB_URL, STRATA_LOG_LEVEL, STRATA_LOG_FORMAT, STRATA_SHUTDOWN_TIMEOUT, STRATA_MAX_BODY_BYTES, STRATA_IDEMPOTENCY_TTL, STRATA_TOKEN_TTL, STRATA_MIGRATIONS_DIR, STRATA_AUTOMIGRATE, STRATA_SQLITE_READERS, STRATA_POSTGRES_MAX_CONNS)`},
+		{name: "env name of the db key is STRATA_DB_URL", env: []string{"STRATA_DB=x.db"},
+			want: `config: unknown environment variable STRATA_DB (known: `},
+		{name: "bad TOML names the line", file: "log_level = \"debug\"\nhttp = 127.0.0.1:8090\n",
+			want: `config: FILE line 2: `},
+		{name: "duplicate TOML key", file: "http = \":1\"\nhttp = \":2\"\n",
+			want: `config: FILE line 2: `},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			_, path, err := load(t, tt.file, tt.env, tt.args...)
+			if err == nil {
+				t.Fatalf("Load succeeded, want error %q", tt.want)
+			}
+			want := strings.ReplaceAll(tt.want, "FILE", path)
+			if got := err.Error(); !strings.HasPrefix(got, want) {
+				t.Errorf("error:\n got  %s\n want %s", got, want)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error shows the password: %s", err)
+			}
+		})
+	}
+}
+
+func TestLoadReportsEveryProblem(t *testing.T) {
+	t.Chdir(t.TempDir())
+	_, _, err := load(t, "htpp = 1\nlog_format = \"xml\"\n",
+		[]string{"STRATA_NOPE=1", "STRATA_LOG_LEVEL=loud"}, "--sqlite-readers", "x")
+	if err == nil {
+		t.Fatal("Load succeeded")
+	}
+	for _, want := range []string{`unknown key "htpp"`, "unknown environment variable STRATA_NOPE",
+		`log_level "loud"`, `log_format "xml"`, `sqlite_readers "x"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s:\n%s", want, err)
+		}
+	}
+	if n := strings.Count(err.Error(), "\n") + 1; n != 5 {
+		t.Errorf("got %d lines, want 5:\n%s", n, err)
+	}
+}
+
+func TestLoadIgnoresOtherEnvironment(t *testing.T) {
+	t.Chdir(t.TempDir())
+	env := []string{
+		"HOME=/root", "PATH=/bin", "STRATA", "STRATA_TEST_POSTGRES_URL=postgres://x@y/z",
+		"STRATA_FUZZTIME=1s", "STRATA_SKIP_FUZZ=1", "strata_http=nope",
+	}
+	if _, _, err := load(t, "", env); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadConfigFile(t *testing.T) {
+	const valid = "log_level = \"debug\"\n"
+	write := func(t *testing.T, path, content string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("default file is read when present", func(t *testing.T) {
+		t.Chdir(t.TempDir())
+		write(t, "strata.toml", valid)
+		c, _, err := load(t, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.LogLevel != "debug" || c.Source("log_level") != "strata.toml" || c.File() != "strata.toml" {
+			t.Errorf("log_level %q from %q, file %q", c.LogLevel, c.Source("log_level"), c.File())
+		}
+	})
+	t.Run("STRATA_CONFIG names the file", func(t *testing.T) {
+		t.Chdir(t.TempDir())
+		write(t, "strata.toml", "bad key = 1\n")
+		write(t, "other.toml", valid)
+		c, _, err := load(t, "", []string{"STRATA_CONFIG=other.toml"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.LogLevel != "debug" || c.File() != "other.toml" {
+			t.Errorf("log_level %q, file %q", c.LogLevel, c.File())
+		}
+		if got := c.Redacted()["config"]; got.(map[string]any)["source"] != "STRATA_CONFIG" {
+			t.Errorf("Redacted config = %v", got)
+		}
+	})
+	t.Run("--config beats STRATA_CONFIG", func(t *testing.T) {
+		t.Chdir(t.TempDir())
+		write(t, "a.toml", "log_level = \"warn\"\n")
+		write(t, "b.toml", "log_level = \"error\"\n")
+		c, _, err := load(t, "", []string{"STRATA_CONFIG=a.toml"}, "--config", "b.toml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.LogLevel != "error" {
+			t.Errorf("log_level = %q, want error from b.toml", c.LogLevel)
+		}
+	})
+	t.Run("empty --config reads no file", func(t *testing.T) {
+		t.Chdir(t.TempDir())
+		write(t, "strata.toml", "bad key = 1\n")
+		if _, _, err := load(t, "", nil, "--config="); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("missing named file is an error", func(t *testing.T) {
+		t.Chdir(t.TempDir())
+		for _, tc := range []struct {
+			env  []string
+			args []string
+			want string
+		}{
+			{args: []string{"--config", "nope.toml"}, want: "config: config file named by --config: open nope.toml: "},
+			{env: []string{"STRATA_CONFIG=nope.toml"}, want: "config: config file named by STRATA_CONFIG: open nope.toml: "},
+		} {
+			_, _, err := load(t, "", tc.env, tc.args...)
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("error = %v, want %s...", err, tc.want)
+			}
+		}
+	})
+	t.Run("empty file", func(t *testing.T) {
+		t.Chdir(t.TempDir())
+		write(t, "strata.toml", "# nothing\n")
+		if _, _, err := load(t, "", nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestLoadNilFlagSet(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, err := Load(nil, []string{"STRATA_HTTP=:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP != ":0" {
+		t.Errorf("HTTP = %q", c.HTTP)
+	}
+}
+
+func TestLoadIgnoresOtherFlags(t *testing.T) {
+	t.Chdir(t.TempDir())
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	Register(fs)
+	roles := fs.String("roles", "all", "roles to run")
+	if err := fs.Parse([]string{"--roles", "api", "--dir", "/tmp/x"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(fs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *roles != "api" || c.Dir != "/tmp/x" {
+		t.Errorf("roles %q, dir %q", *roles, c.Dir)
+	}
+}
+
+func TestRegister(t *testing.T) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	Register(fs)
+	for _, name := range []string{"config", "http", "dir", "db", "log-level", "log-format", "shutdown-timeout",
+		"max-body-bytes", "idempotency-ttl", "token-ttl", "migrations-dir", "automigrate",
+		"sqlite-readers", "postgres-max-conns"} {
+		f := fs.Lookup(name)
+		if f == nil {
+			t.Errorf("no flag --%s", name)
+			continue
+		}
+		if !strings.Contains(f.Usage, "(env STRATA_") {
+			t.Errorf("--%s help does not name its environment variable: %q", name, f.Usage)
+		}
+	}
+	if got := fs.Lookup("db").Usage; !strings.Contains(got, "STRATA_DB_URL") {
+		t.Errorf("--db help = %q, want STRATA_DB_URL", got)
+	}
+	var help bytes.Buffer
+	fs.SetOutput(&help)
+	fs.PrintDefaults()
+	for _, want := range []string{"-http host:port", "(default 127.0.0.1:8090)", "-shutdown-timeout duration", "(default 10s)", "(default 24h)", "(default true)"} {
+		if !strings.Contains(help.String(), want) {
+			t.Errorf("help does not show %s:\n%s", want, help.String())
+		}
+	}
+
+	// A bare bool flag sets true.
+	t.Chdir(t.TempDir())
+	c, _, err := load(t, "automigrate = false\n", nil, "--automigrate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Automigrate || c.Source("automigrate") != "--automigrate" {
+		t.Errorf("automigrate %v from %q", c.Automigrate, c.Source("automigrate"))
+	}
+}
