@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -89,8 +90,14 @@ func (c *Collection) decodeDocument(ve *ValidationError, body map[string]json.Ra
 		if k == FieldID || k == FieldCreated || k == FieldUpdated {
 			continue
 		}
+		if hasNUL(raw) || strings.ContainsRune(k, 0) {
+			ve.add(k, "invalid_json", "must not contain NUL characters (\\u0000)")
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber() // keep numbers exactly as sent
 		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
+		if err := dec.Decode(&v); err != nil {
 			ve.add(k, "invalid_json", "not valid JSON")
 			continue
 		}
@@ -101,6 +108,40 @@ func (c *Collection) decodeDocument(ve *ValidationError, body map[string]json.Ra
 		vals[k] = v
 	}
 	return vals
+}
+
+// hasNUL reports whether JSON text holds a NUL character, which PostgreSQL
+// cannot store in text or jsonb; refusing it on both engines keeps them
+// alike.
+func hasNUL(raw []byte) bool {
+	if !bytes.Contains(raw, []byte(`\u0000`)) && bytes.IndexByte(raw, 0) < 0 {
+		return false
+	}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return true
+	}
+	return nulIn(v)
+}
+
+func nulIn(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return strings.ContainsRune(v, 0)
+	case []any:
+		for _, x := range v {
+			if nulIn(x) {
+				return true
+			}
+		}
+	case map[string]any:
+		for k, x := range v {
+			if strings.ContainsRune(k, 0) || nulIn(x) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isEmpty(v any) bool {
@@ -130,11 +171,12 @@ func (f *Field) Value(raw json.RawMessage) (any, *FieldError) {
 		if json.Unmarshal(raw, &s) != nil {
 			return bad("invalid_type", "must be a string")
 		}
-		if !utf8.ValidString(s) {
-			return bad("invalid_value", "must be valid UTF-8")
+		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+			return bad("invalid_value", "must be valid UTF-8 without NUL characters")
 		}
+		// An empty text is no value: required catches it, not min.
 		n := float64(utf8.RuneCountInString(s))
-		if f.Min != nil && n < *f.Min {
+		if f.Min != nil && n < *f.Min && s != "" {
 			return bad("too_short", "must be at least %v characters", *f.Min)
 		}
 		if f.Max != nil && n > *f.Max {
@@ -221,6 +263,9 @@ func (f *Field) Value(raw json.RawMessage) (any, *FieldError) {
 		if !json.Valid(raw) {
 			return bad("invalid_json", "must be valid JSON")
 		}
+		if hasNUL(raw) {
+			return bad("invalid_json", "must not contain NUL characters (\\u0000)")
+		}
 		var buf bytes.Buffer
 		_ = json.Compact(&buf, raw)
 		return json.RawMessage(buf.Bytes()), nil
@@ -242,10 +287,11 @@ func (f *Field) compiledPattern() *regexp.Regexp {
 	if f.Pattern == "" {
 		return nil
 	}
-	if f.pattern == nil {
-		f.pattern, _ = regexp.Compile(f.Pattern)
+	if f.pattern != nil {
+		return f.pattern
 	}
-	return f.pattern
+	re, _ := regexp.Compile(f.Pattern) // Validate compiles and keeps it
+	return re
 }
 
 // ParseTime parses an RFC 3339 datetime (or a plain date) and returns it in

@@ -1,0 +1,176 @@
+// Package query is the filter and sort language of the REST API:
+//
+//	filter=title ~ 'go' && (views >= 10 || author.name = "Ann")
+//	sort=-created,title
+//
+// A filter is parsed once into a typed syntax tree (Parse), checked against a
+// collection's schema and compiled to parameterized SQL for one dialect
+// (Env.Where). Identifiers in the SQL come only from the schema; every value
+// from the filter is a bind parameter. Sorts compile to ORDER BY keys
+// (Env.Order) that also drive keyset pagination (Env.After).
+//
+// # Semantics
+//
+// A comparison whose field has no value (SQL NULL, a missing JSON key, a
+// relation that points nowhere) is false, except x = null. The negated
+// operators !=, !~ and not in are the exact complements of =, ~ and in, and
+// !(e) is the exact complement of e: `title != 'a'` selects the records
+// whose title is null too. x = null is the complement of x != null, which
+// holds when the path reaches a value: for a list, a non-empty one; for a
+// relation path, some related record whose field has a value.
+//
+// ~ is a case-insensitive substring test on text (SQLite folds ASCII letters
+// only; PostgreSQL's ILIKE folds all). On a list field, and on a JSON value
+// that is an array, it tests whether the list holds the value.
+package query
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Expr is a node of a parsed filter: a *Logical, a *Not or a *Compare.
+type Expr interface {
+	// String writes the node back as filter source, fully parenthesized.
+	String() string
+	node()
+}
+
+// LogicOp is && or ||.
+type LogicOp int
+
+// The logical operators.
+const (
+	And LogicOp = iota + 1
+	Or
+)
+
+func (op LogicOp) String() string {
+	if op == Or {
+		return "||"
+	}
+	return "&&"
+}
+
+// Logical is X && Y or X || Y.
+type Logical struct {
+	Op   LogicOp
+	X, Y Expr
+}
+
+// Not is !X.
+type Not struct {
+	Pos int // of the "!"
+	X   Expr
+}
+
+// Op is a comparison operator.
+type Op int
+
+// The comparison operators.
+const (
+	Eq          Op = iota + 1 // =
+	Neq                       // !=
+	Gt                        // >
+	Gte                       // >=
+	Lt                        // <
+	Lte                       // <=
+	Contains                  // ~
+	NotContains               // !~
+	In                        // in (...)
+	NotIn                     // not in (...)
+)
+
+var opNames = [...]string{Eq: "=", Neq: "!=", Gt: ">", Gte: ">=", Lt: "<", Lte: "<=",
+	Contains: "~", NotContains: "!~", In: "in", NotIn: "not in"}
+
+func (op Op) String() string {
+	if op > 0 && int(op) < len(opNames) {
+		return opNames[op]
+	}
+	return "Op(" + strconv.Itoa(int(op)) + ")"
+}
+
+// ordered reports whether op compares by order.
+func (op Op) ordered() bool { return op == Gt || op == Gte || op == Lt || op == Lte }
+
+// flip is the operator that gives the same result with its sides swapped.
+func (op Op) flip() Op {
+	switch op {
+	case Gt:
+		return Lt
+	case Gte:
+		return Lte
+	case Lt:
+		return Gt
+	case Lte:
+		return Gte
+	}
+	return op
+}
+
+// Compare compares the value at a field path with a literal, or with the
+// literals of an in list.
+type Compare struct {
+	Path    string // dotted: "title", "author.name", "meta.a.b"
+	PathPos int
+	Op      Op
+	OpPos   int
+	// Values holds one literal, or the items of an in list.
+	Values []Literal
+}
+
+// Kind is the type of a literal.
+type Kind int
+
+// The kinds of literal.
+const (
+	KindString Kind = iota + 1
+	KindNumber
+	KindBool
+	KindNull
+)
+
+// Literal is a value written in a filter.
+type Literal struct {
+	Kind Kind
+	Pos  int
+	Str  string  // KindString
+	Num  float64 // KindNumber
+	Bool bool    // KindBool
+}
+
+// String writes the literal as filter source.
+func (l Literal) String() string {
+	switch l.Kind {
+	case KindString:
+		r := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+		return "'" + r.Replace(l.Str) + "'"
+	case KindNumber:
+		return strconv.FormatFloat(l.Num, 'g', -1, 64)
+	case KindBool:
+		return strconv.FormatBool(l.Bool)
+	}
+	return "null"
+}
+
+func (*Logical) node() {}
+func (*Not) node()     {}
+func (*Compare) node() {}
+
+func (e *Logical) String() string {
+	return "(" + e.X.String() + " " + e.Op.String() + " " + e.Y.String() + ")"
+}
+
+func (e *Not) String() string { return "!(" + e.X.String() + ")" }
+
+func (e *Compare) String() string {
+	if e.Op == In || e.Op == NotIn {
+		items := make([]string, len(e.Values))
+		for i, v := range e.Values {
+			items[i] = v.String()
+		}
+		return e.Path + " " + e.Op.String() + " (" + strings.Join(items, ", ") + ")"
+	}
+	return e.Path + " " + e.Op.String() + " " + e.Values[0].String()
+}

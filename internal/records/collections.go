@@ -1,0 +1,266 @@
+package records
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"maps"
+	"strings"
+
+	"github.com/strata-dev/strata/internal/apperr"
+	"github.com/strata-dev/strata/internal/schema"
+	"github.com/strata-dev/strata/internal/store"
+)
+
+// Op is one schema change. A migration is a list of them to apply (up) and
+// the list that undoes them (down).
+type Op struct {
+	// Op is "create", "update" or "delete".
+	Op string `json:"op"`
+	// Collection is the full definition to create, or to change the
+	// collection of the same ID into.
+	Collection *schema.Collection `json:"collection,omitempty"`
+	// Name is the collection to delete.
+	Name string `json:"name,omitempty"`
+}
+
+// CollectionPatch is a partial update of a collection: fields and indexes
+// given replace the current lists. Fields are matched to existing ones by
+// id, or by name when the id is left out; an existing field missing from
+// the list is dropped, a new one is added.
+type CollectionPatch struct {
+	Name    *string         `json:"name,omitempty"`
+	Type    *string         `json:"type,omitempty"`
+	Fields  []*schema.Field `json:"fields,omitempty"`
+	Indexes *[]schema.Index `json:"indexes,omitempty"`
+}
+
+// CreateCollection creates a collection from its definition.
+func (s *Service) CreateCollection(ctx context.Context, in *schema.Collection) (*schema.Collection, error) {
+	c := clone(in)
+	now := s.now().UTC()
+	c.ID, c.Created, c.Updated = NewID(), now, now
+	for _, f := range c.Fields {
+		if f != nil {
+			f.ID = newFieldID()
+		}
+	}
+	normalizeIndexes(c)
+	up := []Op{{Op: "create", Collection: c}}
+	down := []Op{{Op: "delete", Name: c.Name}}
+	if err := s.migrate(ctx, "create_"+c.Name, up, down); err != nil {
+		return nil, err
+	}
+	return s.lookup(c.Name), nil
+}
+
+// UpdateCollection changes a collection's fields and indexes.
+func (s *Service) UpdateCollection(ctx context.Context, name string, p *CollectionPatch) (*schema.Collection, error) {
+	old, err := s.Collection(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if p.Name != nil && *p.Name != old.Name {
+		return nil, apperr.New(apperr.Invalid, "a collection cannot be renamed; create a new one and copy the records")
+	}
+	if p.Type != nil && schema.CollectionType(*p.Type) != old.Type {
+		return nil, apperr.New(apperr.Invalid, "a collection's type cannot be changed")
+	}
+	next := clone(old)
+	next.Updated = s.now().UTC()
+	if p.Fields != nil {
+		var ve schema.ValidationError
+		next.Fields = nil
+		for i, f := range p.Fields {
+			if f == nil {
+				continue
+			}
+			f := *f
+			var prev *schema.Field
+			switch {
+			case f.ID != "":
+				if prev = old.FieldByID(f.ID); prev == nil {
+					ve.Errors = append(ve.Errors, schema.FieldError{Field: fmt.Sprintf("fields[%d].id", i), Code: "unknown_field", Message: fmt.Sprintf("%s has no field with id %q", name, f.ID)})
+					continue
+				}
+			default:
+				if prev = old.Field(f.Name); prev != nil {
+					f.ID = prev.ID
+				} else {
+					f.ID = newFieldID()
+				}
+			}
+			if prev != nil && (prev.Type != f.Type || prev.Multiple != f.Multiple) {
+				ve.Errors = append(ve.Errors, schema.FieldError{Field: fmt.Sprintf("fields[%d].type", i), Code: "type_change",
+					Message: fmt.Sprintf("field %s cannot change from %s to %s; add a new field instead", prev.Name, describe(prev), describe(&f))})
+			}
+			next.Fields = append(next.Fields, &f)
+		}
+		if len(ve.Errors) > 0 {
+			return nil, apperr.FromValidation(&ve, "the collection change is invalid")
+		}
+	}
+	if p.Indexes != nil {
+		next.Indexes = *p.Indexes
+	}
+	normalizeIndexes(next)
+	up := []Op{{Op: "update", Collection: next}}
+	down := []Op{{Op: "update", Collection: old}}
+	if err := s.migrate(ctx, "update_"+name, up, down); err != nil {
+		return nil, err
+	}
+	return s.lookup(name), nil
+}
+
+func describe(f *schema.Field) string {
+	if f.Multiple {
+		return "multiple " + string(f.Type)
+	}
+	return string(f.Type)
+}
+
+// DeleteCollection drops a collection and all its records.
+func (s *Service) DeleteCollection(ctx context.Context, name string) error {
+	old, err := s.Collection(ctx, name)
+	if err != nil {
+		return err
+	}
+	up := []Op{{Op: "delete", Name: name}}
+	down := []Op{{Op: "create", Collection: old}}
+	return s.migrate(ctx, "delete_"+name, up, down)
+}
+
+func normalizeIndexes(c *schema.Collection) {
+	for i := range c.Indexes {
+		if c.Indexes[i].Name == "" {
+			c.Indexes[i].Name = strings.Join(c.Indexes[i].Fields, "_")
+		}
+	}
+}
+
+func newFieldID() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 10)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return "f" + string(b)
+}
+
+// applyOps applies ops inside tx to the registry reg, which it updates.
+func applyOps(ctx context.Context, tx *store.Tx, reg map[string]*schema.Collection, ops []Op) error {
+	lookup := func(name string) *schema.Collection { return reg[name] }
+	for _, op := range ops {
+		switch op.Op {
+		case "create":
+			c := op.Collection
+			if c == nil {
+				return apperr.New(apperr.Invalid, "create needs a collection")
+			}
+			c = clone(c)
+			if c.Type == "" {
+				c.Type = schema.Base
+			}
+			if err := c.Validate(func(n string) *schema.Collection {
+				if n == c.Name {
+					return c
+				}
+				return lookup(n)
+			}); err != nil {
+				return apperr.FromValidation(err, "the collection definition is invalid")
+			}
+			if reg[c.Name] != nil {
+				return apperr.New(apperr.Conflict, "collection %q already exists", c.Name)
+			}
+			if err := store.CreateTable(ctx, tx, c); err != nil {
+				return err
+			}
+			if err := store.PutCollection(ctx, tx, c); err != nil {
+				return err
+			}
+			reg[c.Name] = c
+		case "update":
+			next := op.Collection
+			if next == nil {
+				return apperr.New(apperr.Invalid, "update needs a collection")
+			}
+			next = clone(next)
+			old := reg[next.Name]
+			if old == nil || old.ID != next.ID {
+				return apperr.New(apperr.NotFound, "collection %q (id %s) does not exist", next.Name, next.ID)
+			}
+			if err := next.Validate(lookup); err != nil {
+				return apperr.FromValidation(err, "the collection change is invalid")
+			}
+			if err := store.AlterTable(ctx, tx, old, next); err != nil {
+				return ddlErr(err)
+			}
+			if err := store.PutCollection(ctx, tx, next); err != nil {
+				return err
+			}
+			reg[next.Name] = next
+		case "delete":
+			old := reg[op.Name]
+			if old == nil {
+				return apperr.New(apperr.NotFound, "collection %q does not exist", op.Name)
+			}
+			for _, other := range reg {
+				for _, f := range other.Fields {
+					if f.Type == schema.Relation && f.Collection == op.Name && other.Name != op.Name {
+						return apperr.New(apperr.Conflict, "collection %s is referenced by %s.%s; remove that field first", op.Name, other.Name, f.Name)
+					}
+				}
+			}
+			if err := store.DropTable(ctx, tx, old); err != nil {
+				return err
+			}
+			if err := store.DeleteCollection(ctx, tx, old.ID); err != nil {
+				return err
+			}
+			delete(reg, op.Name)
+		default:
+			return apperr.New(apperr.Invalid, "unknown migration op %q (want create, update or delete)", op.Op)
+		}
+	}
+	return nil
+}
+
+// ddlErr explains a schema change that the stored records refuse.
+func ddlErr(err error) error {
+	if ue, ok := asUnique(err); ok {
+		return &apperr.Error{Kind: apperr.Conflict, Msg: "existing records have duplicate values; the unique constraint cannot be added", Err: ue,
+			Fields: []schema.FieldError{{Field: ue.Field, Code: "unique", Message: "existing records share values of " + ue.Field}}}
+	}
+	return err
+}
+
+// migrate applies a schema change made through the service: it runs the up
+// ops and records the migration in one transaction, publishes the new
+// registry, and writes the migration file.
+func (s *Service) migrate(ctx context.Context, name string, up, down []Op) error {
+	s.schemaMu.Lock()
+	defer s.schemaMu.Unlock()
+	if err := s.reload(ctx); err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	m := File{ID: MigrationID(now, name), Up: up, Down: down}
+	reg := maps.Clone(s.registry())
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		if err := applyOps(ctx, tx, reg, up); err != nil {
+			return err
+		}
+		return recordMigration(ctx, tx, m, now)
+	})
+	if err != nil {
+		return err
+	}
+	s.cols.Store(&reg)
+	if s.migDir != "" {
+		if err := m.Write(s.migDir); err != nil {
+			s.log.Error("schema changed but its migration file was not written; run strata migrate export", "migration", m.ID, "err", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,257 @@
+package records
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/strata-dev/strata/internal/apperr"
+	"github.com/strata-dev/strata/internal/query"
+	"github.com/strata-dev/strata/internal/schema"
+	"github.com/strata-dev/strata/internal/sqldb"
+	"github.com/strata-dev/strata/internal/store"
+)
+
+// Limits of a list request.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 500
+)
+
+// ListParams select a page of records.
+type ListParams struct {
+	Filter string
+	Sort   string
+	Limit  int
+	// Cursor continues a previous list with the same filter and sort.
+	Cursor string
+	// Total asks for the count of every record the filter selects.
+	Total bool
+}
+
+// Page is one page of a list.
+type Page struct {
+	Items []*schema.Record
+	// NextCursor continues after the last item; "" on the last page.
+	NextCursor string
+	Total      *int64
+}
+
+// List returns a page of the records of a collection that match the filter,
+// in sort order. Pages are found by key (the seek method), so a cursor stays
+// valid while records are inserted and deleted.
+func (s *Service) List(ctx context.Context, name string, p ListParams) (*Page, error) {
+	c, err := s.Collection(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if p.Limit <= 0 {
+		p.Limit = DefaultLimit
+	}
+	if p.Limit > MaxLimit {
+		return nil, apperr.New(apperr.Invalid, "limit %d is over the maximum of %d", p.Limit, MaxLimit)
+	}
+	expr, err := query.Parse(p.Filter)
+	if err != nil {
+		return nil, queryErr(err, "filter")
+	}
+	sorts, err := query.ParseSort(p.Sort)
+	if err != nil {
+		return nil, queryErr(err, "sort")
+	}
+	d := s.db.Dialect()
+	env := &query.Env{Dialect: d, Collection: c, Alias: store.Alias, Lookup: s.lookup}
+	args := &sqldb.Args{Dialect: d}
+	where, err := env.Where(expr, args)
+	if err != nil {
+		return nil, queryErr(err, "filter")
+	}
+	keys, err := env.Order(sorts)
+	if err != nil {
+		return nil, queryErr(err, "sort")
+	}
+	page := &Page{}
+	if p.Total {
+		n, err := store.CountRecords(ctx, s.db.Reader(), c, where, args)
+		if err != nil {
+			return nil, storeErr(err, c)
+		}
+		page.Total = &n
+	}
+	qhash := queryHash(name, p.Filter, p.Sort)
+	conds := []string{}
+	if where != "" {
+		conds = append(conds, "("+where+")")
+	}
+	if p.Cursor != "" {
+		last, err := s.openCursor(p.Cursor, qhash)
+		if err != nil {
+			return nil, err
+		}
+		after, err := env.After(keys, last, args)
+		if err != nil {
+			return nil, apperr.Wrap(apperr.Invalid, err, "the cursor does not fit this list")
+		}
+		conds = append(conds, "("+after+")")
+	}
+	keySQL := make([]string, len(keys))
+	for i, k := range keys {
+		keySQL[i] = k.SQL
+	}
+	recs, keyVals, err := store.ListRecords(ctx, s.db.Reader(), c, store.ListQuery{
+		Where: strings.Join(conds, " AND "), Args: args,
+		OrderBy: query.OrderBy(keys), Keys: keySQL, Limit: p.Limit + 1,
+	})
+	if err != nil {
+		return nil, storeErr(err, c)
+	}
+	if len(recs) > p.Limit {
+		recs = recs[:p.Limit]
+		page.NextCursor, err = s.sealCursor(keyVals[p.Limit-1], qhash)
+		if err != nil {
+			return nil, err
+		}
+	}
+	page.Items = recs
+	return page, nil
+}
+
+func queryErr(err error, param string) error {
+	var qe *query.Error
+	if errors.As(err, &qe) {
+		return &apperr.Error{Kind: apperr.Invalid, Msg: "invalid " + param + ": " + qe.Error(), Err: err,
+			Fields: []schema.FieldError{{Field: param, Code: "invalid_" + param, Message: qe.Error()}}}
+	}
+	return err
+}
+
+func queryHash(name, filter, sort string) string {
+	sum := sha256.Sum256([]byte(name + "\x00" + filter + "\x00" + sort))
+	return base64.RawURLEncoding.EncodeToString(sum[:9])
+}
+
+type cursor struct {
+	Query string `json:"q"`
+	Keys  []any  `json:"k"`
+}
+
+// sealCursor encodes the key values of the last row of a page with a MAC,
+// so that a client can neither forge nor alter them.
+func (s *Service) sealCursor(keys []any, qhash string) (string, error) {
+	body, err := json.Marshal(cursor{Query: qhash, Keys: keys})
+	if err != nil {
+		return "", err
+	}
+	mac := hmac.New(sha256.New, s.secret)
+	mac.Write(body)
+	return base64.RawURLEncoding.EncodeToString(body) + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:16]), nil
+}
+
+func (s *Service) openCursor(tok, qhash string) ([]any, error) {
+	bad := apperr.New(apperr.Invalid, "the cursor is not valid; start the list again without one")
+	b64, sig, ok := strings.Cut(tok, ".")
+	if !ok {
+		return nil, bad
+	}
+	body, err1 := base64.RawURLEncoding.DecodeString(b64)
+	got, err2 := base64.RawURLEncoding.DecodeString(sig)
+	if err1 != nil || err2 != nil {
+		return nil, bad
+	}
+	mac := hmac.New(sha256.New, s.secret)
+	mac.Write(body)
+	if !hmac.Equal(got, mac.Sum(nil)[:16]) {
+		return nil, bad
+	}
+	var c cursor
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&c); err != nil {
+		return nil, bad
+	}
+	if c.Query != qhash {
+		return nil, apperr.New(apperr.Invalid, "the cursor belongs to a list with another filter or sort")
+	}
+	for i, v := range c.Keys {
+		if n, ok := v.(json.Number); ok {
+			f, err := n.Float64()
+			if err != nil {
+				return nil, bad
+			}
+			c.Keys[i] = f
+		}
+	}
+	return c.Keys, nil
+}
+
+// Expand loads the records that the named relation fields of recs point
+// to. For each record it returns the expanded values by field name: a
+// record (or nil) for a single relation, a list for a multiple one.
+func (s *Service) Expand(ctx context.Context, c *schema.Collection, recs []*schema.Record, names []string) ([]map[string]any, error) {
+	out := make([]map[string]any, len(recs))
+	for i := range out {
+		out[i] = make(map[string]any, len(names))
+	}
+	for _, name := range names {
+		f := c.Field(name)
+		if f == nil || f.Type != schema.Relation {
+			return nil, &apperr.Error{Kind: apperr.Invalid, Msg: "invalid expand: " + name + " is not a relation field of " + c.Name,
+				Fields: []schema.FieldError{{Field: "expand", Code: "invalid_expand", Message: name + " is not a relation field"}}}
+		}
+		target, err := s.Collection(ctx, f.Collection)
+		if err != nil {
+			return nil, err
+		}
+		var ids []string
+		seen := map[string]bool{}
+		for _, r := range recs {
+			for _, id := range relIDs(r.Values[name]) {
+				if !seen[id] {
+					seen[id] = true
+					ids = append(ids, id)
+				}
+			}
+		}
+		related, err := store.GetMany(ctx, s.db.Reader(), s.db.Dialect(), target, ids)
+		if err != nil {
+			return nil, storeErr(err, target)
+		}
+		byID := make(map[string]*schema.Record, len(related))
+		for _, r := range related {
+			byID[r.ID] = r
+		}
+		for i, r := range recs {
+			if !f.Multiple {
+				if id, ok := r.Values[name].(string); ok && byID[id] != nil {
+					out[i][name] = byID[id]
+				} else {
+					out[i][name] = nil
+				}
+				continue
+			}
+			list := []*schema.Record{}
+			for _, id := range relIDs(r.Values[name]) {
+				if rel := byID[id]; rel != nil {
+					list = append(list, rel)
+				}
+			}
+			out[i][name] = list
+		}
+	}
+	return out, nil
+}
+
+func relIDs(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []string:
+		return v
+	}
+	return nil
+}

@@ -1,0 +1,223 @@
+package records
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/strata-dev/strata/internal/apperr"
+	"github.com/strata-dev/strata/internal/schema"
+	"github.com/strata-dev/strata/internal/store"
+)
+
+// ETag returns the strong entity tag of a record: a hash of its JSON.
+func ETag(r *schema.Record) string {
+	b, _ := r.AppendJSON(nil, nil)
+	sum := sha256.Sum256(b)
+	return `"` + hex.EncodeToString(sum[:16]) + `"`
+}
+
+// WriteOptions are the conditions and keys a write may carry.
+type WriteOptions struct {
+	// IfMatch, when set, is the ETag the stored record must have ("*" for
+	// any); a mismatch fails with PreconditionFailed.
+	IfMatch string
+	// IdempotencyKey makes a create safe to retry: a repeat with the same
+	// key and BodyHash returns the first response, a repeat with another
+	// body fails with Unprocessable.
+	IdempotencyKey string
+	BodyHash       string
+	// Scope separates the keys of different callers.
+	Scope string
+}
+
+// Created is the outcome of a create. Replay is set, instead of Record,
+// when an earlier request with the same idempotency key made the record.
+type Created struct {
+	Record *schema.Record
+	Replay []byte
+}
+
+// Create validates body and inserts a record into the collection.
+func (s *Service) Create(ctx context.Context, name string, body map[string]json.RawMessage, o WriteOptions) (*Created, error) {
+	c, err := s.Collection(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	scope := name + "\x00" + o.Scope
+	if o.IdempotencyKey != "" {
+		if out, err := s.replay(ctx, scope, o); !errors.Is(err, store.ErrNotFound) {
+			return out, err
+		}
+	}
+	vals, id, err := c.Decode(body, nil, false)
+	if err != nil {
+		return nil, apperr.FromValidation(err, "the record is invalid")
+	}
+	now := s.now().UTC()
+	if id == "" {
+		id = NewID()
+	}
+	r := &schema.Record{Collection: c, ID: id, Created: now, Updated: now, Values: vals}
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		if err := checkRelations(ctx, tx, c, vals, s.lookup); err != nil {
+			return err
+		}
+		if err := store.InsertRecord(ctx, tx, c, r); err != nil {
+			return err
+		}
+		if o.IdempotencyKey == "" {
+			return nil
+		}
+		resp, err := r.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		it := &store.Idempotent{BodyHash: o.BodyHash, Status: 201, Response: resp}
+		return store.PutIdempotent(ctx, tx, scope, o.IdempotencyKey, it, now, now.Add(s.idemTTL))
+	})
+	if errors.Is(err, store.ErrConflict) && o.IdempotencyKey != "" {
+		var ue *store.UniqueError
+		if !errors.As(err, &ue) {
+			// Another request with the key committed first.
+			return s.replay(ctx, scope, o)
+		}
+	}
+	if err != nil {
+		return nil, storeErr(err, c)
+	}
+	return &Created{Record: r}, nil
+}
+
+func (s *Service) replay(ctx context.Context, scope string, o WriteOptions) (*Created, error) {
+	it, err := store.FindIdempotent(ctx, s.db.Reader(), s.db.Dialect(), scope, o.IdempotencyKey, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if it.BodyHash != o.BodyHash {
+		return nil, apperr.New(apperr.Unprocessable, "the Idempotency-Key %q was already used with a different request body", o.IdempotencyKey)
+	}
+	return &Created{Replay: it.Response}, nil
+}
+
+// Get returns the record with the id.
+func (s *Service) Get(ctx context.Context, name, id string) (*schema.Record, error) {
+	c, err := s.Collection(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if !schema.ValidID(id) {
+		return nil, apperr.New(apperr.NotFound, "record not found in %s", name)
+	}
+	r, err := store.GetRecord(ctx, s.db.Reader(), s.db.Dialect(), c, id)
+	return r, storeErr(err, c)
+}
+
+// Update changes the record with the id: a partial update that keeps the
+// fields body leaves out, or with replace a full replacement.
+func (s *Service) Update(ctx context.Context, name, id string, body map[string]json.RawMessage, replace bool, o WriteOptions) (*schema.Record, error) {
+	c, err := s.Collection(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if !schema.ValidID(id) {
+		return nil, apperr.New(apperr.NotFound, "record not found in %s", name)
+	}
+	var r *schema.Record
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		old, err := store.GetRecord(ctx, tx, tx.Dialect, c, id)
+		if err != nil {
+			return err
+		}
+		if err := checkMatch(old, o.IfMatch); err != nil {
+			return err
+		}
+		vals, _, err := c.Decode(body, old.Values, replace)
+		if err != nil {
+			return apperr.FromValidation(err, "the record is invalid")
+		}
+		if err := checkRelations(ctx, tx, c, vals, s.lookup); err != nil {
+			return err
+		}
+		r = &schema.Record{Collection: c, ID: id, Created: old.Created, Updated: s.now().UTC(), Values: vals}
+		return store.UpdateRecord(ctx, tx, c, r)
+	})
+	if err != nil {
+		return nil, storeErr(err, c)
+	}
+	return r, nil
+}
+
+// Delete deletes the record with the id.
+func (s *Service) Delete(ctx context.Context, name, id string, o WriteOptions) error {
+	c, err := s.Collection(ctx, name)
+	if err != nil {
+		return err
+	}
+	if !schema.ValidID(id) {
+		return apperr.New(apperr.NotFound, "record not found in %s", name)
+	}
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		if o.IfMatch != "" {
+			old, err := store.GetRecord(ctx, tx, tx.Dialect, c, id)
+			if err != nil {
+				return err
+			}
+			if err := checkMatch(old, o.IfMatch); err != nil {
+				return err
+			}
+		}
+		return store.DeleteRecord(ctx, tx, c, id)
+	})
+	return storeErr(err, c)
+}
+
+func checkMatch(r *schema.Record, ifMatch string) error {
+	if ifMatch == "" || ifMatch == "*" {
+		return nil
+	}
+	if ifMatch != ETag(r) {
+		return apperr.New(apperr.PreconditionFailed, "the record has changed since the ETag in If-Match was read")
+	}
+	return nil
+}
+
+// checkRelations verifies that every id a relation field names exists.
+func checkRelations(ctx context.Context, tx *store.Tx, c *schema.Collection, vals schema.Values, lookup func(string) *schema.Collection) error {
+	var ve schema.ValidationError
+	for _, f := range c.Fields {
+		if f.Type != schema.Relation || vals[f.Name] == nil {
+			continue
+		}
+		var ids []string
+		switch v := vals[f.Name].(type) {
+		case string:
+			ids = []string{v}
+		case []string:
+			ids = v
+		}
+		target := lookup(f.Collection)
+		if target == nil {
+			if f.Collection != c.Name {
+				return fmt.Errorf("relation %s.%s: collection %s is gone", c.Name, f.Name, f.Collection)
+			}
+			target = c
+		}
+		found, err := store.Exist(ctx, tx, tx.Dialect, target, ids)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if !found[id] {
+				ve.Errors = append(ve.Errors, schema.FieldError{Field: f.Name, Code: "not_found", Message: fmt.Sprintf("no record %q in %s", id, f.Collection)})
+			}
+		}
+	}
+	if len(ve.Errors) > 0 {
+		return apperr.FromValidation(&ve, "the record is invalid")
+	}
+	return nil
+}

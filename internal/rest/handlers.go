@@ -1,0 +1,377 @@
+package rest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/strata-dev/strata/internal/apperr"
+	"github.com/strata-dev/strata/internal/auth"
+	"github.com/strata-dev/strata/internal/httpx"
+	"github.com/strata-dev/strata/internal/records"
+	"github.com/strata-dev/strata/internal/schema"
+	"github.com/strata-dev/strata/internal/store"
+)
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int    `json:"expires_in"`
+}
+
+func (a *API) adminLogin(w http.ResponseWriter, r *http.Request) error {
+	body, err := httpx.ReadJSON(w, r, a.maxBody)
+	if err != nil {
+		return err
+	}
+	var req loginRequest
+	if err := httpx.DecodeStrict(body, &req); err != nil {
+		return err
+	}
+	if req.Email == "" || req.Password == "" {
+		return apperr.New(apperr.Invalid, "email and password are required")
+	}
+	denied := apperr.New(apperr.Unauthorized, "the email or password is wrong")
+	u, err := a.db.FindSuperuser(r.Context(), req.Email)
+	if errors.Is(err, store.ErrNotFound) {
+		auth.CheckPassword(a.dummyHash, req.Password)
+		return denied
+	}
+	if err != nil {
+		return err
+	}
+	ok, _, err := auth.CheckPassword(u.PasswordHash, req.Password)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return denied
+	}
+	tok, err := a.signer.Issue(u.ID, auth.RoleSuperuser, a.tokenTTL, a.now())
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.JSON(w, http.StatusOK, tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(a.tokenTTL.Seconds())})
+	return nil
+}
+
+type collectionList struct {
+	Items []*schema.Collection `json:"items"`
+}
+
+func (a *API) listCollections(w http.ResponseWriter, r *http.Request) error {
+	items := a.recs.Collections()
+	if items == nil {
+		items = []*schema.Collection{}
+	}
+	httpx.JSON(w, http.StatusOK, collectionList{Items: items})
+	return nil
+}
+
+func (a *API) getCollection(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.recs.Collection(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	httpx.JSON(w, http.StatusOK, c)
+	return nil
+}
+
+// collectionInput is what a client may send to create a collection.
+type collectionInput struct {
+	Name    string          `json:"name"`
+	Type    string          `json:"type"`
+	Fields  []*schema.Field `json:"fields"`
+	Indexes []schema.Index  `json:"indexes"`
+}
+
+func (a *API) createCollection(w http.ResponseWriter, r *http.Request) error {
+	body, err := httpx.ReadJSON(w, r, a.maxBody)
+	if err != nil {
+		return err
+	}
+	var in collectionInput
+	if err := httpx.DecodeStrict(body, &in); err != nil {
+		return err
+	}
+	c, err := a.recs.CreateCollection(r.Context(), &schema.Collection{
+		Name: in.Name, Type: schema.CollectionType(in.Type), Fields: in.Fields, Indexes: in.Indexes,
+	})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/collections/"+c.Name)
+	httpx.JSON(w, http.StatusCreated, c)
+	return nil
+}
+
+func (a *API) updateCollection(w http.ResponseWriter, r *http.Request) error {
+	body, err := httpx.ReadJSON(w, r, a.maxBody)
+	if err != nil {
+		return err
+	}
+	var p records.CollectionPatch
+	if err := httpx.DecodeStrict(body, &p); err != nil {
+		return err
+	}
+	c, err := a.recs.UpdateCollection(r.Context(), r.PathValue("name"), &p)
+	if err != nil {
+		return err
+	}
+	httpx.JSON(w, http.StatusOK, c)
+	return nil
+}
+
+func (a *API) deleteCollection(w http.ResponseWriter, r *http.Request) error {
+	if err := a.recs.DeleteCollection(r.Context(), r.PathValue("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// view holds the fields and expand parameters of a read.
+type view struct {
+	fields map[string]bool
+	expand []string
+}
+
+func parseView(c *schema.Collection, q map[string][]string) (view, error) {
+	var v view
+	if s := strings.TrimSpace(first(q["fields"])); s != "" {
+		v.fields = map[string]bool{schema.FieldID: true}
+		for _, name := range strings.Split(s, ",") {
+			name = strings.TrimSpace(name)
+			known := name == schema.FieldID || name == schema.FieldCreated || name == schema.FieldUpdated || name == "expand" ||
+				c.Field(name) != nil || (c.Type == schema.Document && schema.ValidName(name))
+			if !known {
+				return v, &apperr.Error{Kind: apperr.Invalid, Msg: "invalid fields: " + strconv.Quote(name) + " is not a field of " + c.Name,
+					Fields: []schema.FieldError{{Field: "fields", Code: "unknown_field", Message: strconv.Quote(name) + " is not a field"}}}
+			}
+			v.fields[name] = true
+		}
+	}
+	if s := strings.TrimSpace(first(q["expand"])); s != "" {
+		for _, name := range strings.Split(s, ",") {
+			v.expand = append(v.expand, strings.TrimSpace(name))
+		}
+		if v.fields != nil {
+			v.fields["expand"] = true
+		}
+	}
+	return v, nil
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
+
+// render writes records as JSON objects, with their expanded relations.
+func (a *API) render(r *http.Request, c *schema.Collection, recs []*schema.Record, v view) ([]json.RawMessage, error) {
+	var expanded []map[string]any
+	if len(v.expand) > 0 {
+		var err error
+		if expanded, err = a.recs.Expand(r.Context(), c, recs, v.expand); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]json.RawMessage, len(recs))
+	for i, rec := range recs {
+		var extra []schema.KV
+		if expanded != nil {
+			extra = []schema.KV{{Key: "expand", Value: expanded[i]}}
+		}
+		b, err := rec.AppendJSON(nil, v.fields, extra...)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+type page struct {
+	Items      []json.RawMessage `json:"items"`
+	NextCursor *string           `json:"next_cursor"`
+	Total      *int64            `json:"total,omitempty"`
+}
+
+var listParams = map[string]bool{"filter": true, "sort": true, "limit": true, "cursor": true, "total": true, "fields": true, "expand": true}
+
+func (a *API) listRecords(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	c, err := a.recs.Collection(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	for k := range q {
+		if !listParams[k] {
+			return apperr.New(apperr.Invalid, "unknown query parameter %q (known: filter, sort, limit, cursor, total, fields, expand)", k)
+		}
+	}
+	p := records.ListParams{Filter: q.Get("filter"), Sort: q.Get("sort"), Cursor: q.Get("cursor")}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return apperr.New(apperr.Invalid, "limit must be a whole number from 1 to %d, not %q", records.MaxLimit, s)
+		}
+		p.Limit = n
+	}
+	if s := q.Get("total"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return apperr.New(apperr.Invalid, "total must be true or false, not %q", s)
+		}
+		p.Total = b
+	}
+	v, err := parseView(c, q)
+	if err != nil {
+		return err
+	}
+	res, err := a.recs.List(r.Context(), name, p)
+	if err != nil {
+		return err
+	}
+	items, err := a.render(r, c, res.Items, v)
+	if err != nil {
+		return err
+	}
+	out := page{Items: items, Total: res.Total}
+	if res.NextCursor != "" {
+		out.NextCursor = &res.NextCursor
+	}
+	httpx.JSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) getRecord(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	c, err := a.recs.Collection(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	v, err := parseView(c, r.URL.Query())
+	if err != nil {
+		return err
+	}
+	rec, err := a.recs.Get(r.Context(), name, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	etag := records.ETag(rec)
+	w.Header().Set("ETag", etag)
+	if match(r.Header.Get("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	out, err := a.render(r, c, []*schema.Record{rec}, v)
+	if err != nil {
+		return err
+	}
+	httpx.RawJSON(w, http.StatusOK, out[0])
+	return nil
+}
+
+// match reports whether an If-None-Match header names etag.
+func match(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *API) createRecord(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if _, err := a.recs.Collection(r.Context(), name); err != nil {
+		return err
+	}
+	body, err := httpx.ReadJSON(w, r, a.maxBody)
+	if err != nil {
+		return err
+	}
+	obj, err := httpx.DecodeObject(body)
+	if err != nil {
+		return err
+	}
+	o := records.WriteOptions{}
+	if key := r.Header.Get("Idempotency-Key"); key != "" {
+		if len(key) > 255 {
+			return apperr.New(apperr.Invalid, "the Idempotency-Key header is longer than 255 characters")
+		}
+		sum := sha256.Sum256(body)
+		o.IdempotencyKey, o.BodyHash = key, hex.EncodeToString(sum[:])
+		o.Scope = auth.PrincipalFrom(r.Context()).ID
+	}
+	res, err := a.recs.Create(r.Context(), name, obj, o)
+	if err != nil {
+		return err
+	}
+	if res.Replay != nil {
+		w.Header().Set("Idempotent-Replayed", "true")
+		httpx.RawJSON(w, http.StatusCreated, res.Replay)
+		return nil
+	}
+	out, err := res.Record.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/collections/"+name+"/records/"+res.Record.ID)
+	w.Header().Set("ETag", records.ETag(res.Record))
+	httpx.RawJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+func (a *API) patchRecord(w http.ResponseWriter, r *http.Request) error { return a.update(w, r, false) }
+func (a *API) putRecord(w http.ResponseWriter, r *http.Request) error   { return a.update(w, r, true) }
+
+func (a *API) update(w http.ResponseWriter, r *http.Request, replace bool) error {
+	name := r.PathValue("name")
+	if _, err := a.recs.Collection(r.Context(), name); err != nil {
+		return err
+	}
+	body, err := httpx.ReadJSON(w, r, a.maxBody)
+	if err != nil {
+		return err
+	}
+	obj, err := httpx.DecodeObject(body)
+	if err != nil {
+		return err
+	}
+	rec, err := a.recs.Update(r.Context(), name, r.PathValue("id"), obj, replace, records.WriteOptions{IfMatch: r.Header.Get("If-Match")})
+	if err != nil {
+		return err
+	}
+	out, err := rec.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", records.ETag(rec))
+	httpx.RawJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) deleteRecord(w http.ResponseWriter, r *http.Request) error {
+	err := a.recs.Delete(r.Context(), r.PathValue("name"), r.PathValue("id"), records.WriteOptions{IfMatch: r.Header.Get("If-Match")})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

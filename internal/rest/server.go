@@ -1,0 +1,185 @@
+// Package rest serves the /api/v1 REST API over the records service.
+package rest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/strata-dev/strata/internal/apperr"
+	"github.com/strata-dev/strata/internal/auth"
+	"github.com/strata-dev/strata/internal/httpx"
+	"github.com/strata-dev/strata/internal/records"
+	"github.com/strata-dev/strata/internal/store"
+)
+
+// Options configures the API.
+type Options struct {
+	Records      *records.Service
+	DB           *store.DB
+	Signer       *auth.Signer
+	Logger       *slog.Logger
+	MaxBodyBytes int64
+	TokenTTL     time.Duration
+	// Ready reports whether the node may take traffic (database reachable,
+	// migrations applied).
+	Ready func(ctx context.Context) error
+	Now   func() time.Time
+}
+
+// API is the REST API's handler.
+type API struct {
+	recs     *records.Service
+	db       *store.DB
+	signer   *auth.Signer
+	log      *slog.Logger
+	maxBody  int64
+	tokenTTL time.Duration
+	ready    func(ctx context.Context) error
+	now      func() time.Time
+	// dummyHash is checked against when an email is unknown, so that a
+	// login takes as long whether or not the account exists.
+	dummyHash string
+}
+
+// New returns the API handler with every route and middleware in place.
+func New(o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 10 << 20
+	}
+	if o.TokenTTL <= 0 {
+		o.TokenTTL = time.Hour
+	}
+	dummy, _ := auth.HashPassword("strata-dummy-password")
+	a := &API{recs: o.Records, db: o.DB, signer: o.Signer, log: o.Logger, maxBody: o.MaxBodyBytes,
+		tokenTTL: o.TokenTTL, ready: o.Ready, now: o.Now, dummyHash: dummy}
+	mux := http.NewServeMux()
+	a.routes(mux)
+	return httpx.Middleware(o.Logger, a.authenticate(httpx.Problems(mux)))
+}
+
+func (a *API) routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.Handle("POST /api/v1/admin/login", a.handle(a.adminLogin))
+	mux.Handle("GET /api/v1/openapi.json", a.handle(a.openAPI))
+
+	mux.Handle("GET /api/v1/collections", a.superuser(a.listCollections))
+	mux.Handle("POST /api/v1/collections", a.superuser(a.createCollection))
+	mux.Handle("GET /api/v1/collections/{name}", a.superuser(a.getCollection))
+	mux.Handle("PATCH /api/v1/collections/{name}", a.superuser(a.updateCollection))
+	mux.Handle("DELETE /api/v1/collections/{name}", a.superuser(a.deleteCollection))
+
+	// Until per-collection access rules exist, records are for superusers
+	// only: everyone else is denied.
+	mux.Handle("GET /api/v1/collections/{name}/records", a.recordAccess(a.listRecords))
+	mux.Handle("POST /api/v1/collections/{name}/records", a.recordAccess(a.createRecord))
+	mux.Handle("GET /api/v1/collections/{name}/records/{id}", a.recordAccess(a.getRecord))
+	mux.Handle("PATCH /api/v1/collections/{name}/records/{id}", a.recordAccess(a.patchRecord))
+	mux.Handle("PUT /api/v1/collections/{name}/records/{id}", a.recordAccess(a.putRecord))
+	mux.Handle("DELETE /api/v1/collections/{name}/records/{id}", a.recordAccess(a.deleteRecord))
+}
+
+// handlerFunc is a handler that returns its error for one place to write.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (a *API) handle(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			httpx.Error(w, r, a.log, err)
+		}
+	})
+}
+
+// authenticate reads a bearer token. A request without one is anonymous; a
+// request with a bad one is refused.
+func (a *API) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		if h == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		scheme, token, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="strata"`)
+			httpx.Error(w, r, a.log, apperr.New(apperr.Unauthorized, "the Authorization header must be \"Bearer <token>\""))
+			return
+		}
+		claims, err := a.signer.Verify(strings.TrimSpace(token))
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="strata", error="invalid_token"`)
+			httpx.Error(w, r, a.log, apperr.Wrap(apperr.Unauthorized, err, "the access token is invalid or expired"))
+			return
+		}
+		p := &auth.Principal{ID: claims.Subject, Role: claims.Role}
+		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+	})
+}
+
+// superuser lets only superusers through: anonymous callers get 401,
+// everyone else 403.
+func (a *API) superuser(h handlerFunc) http.Handler {
+	return a.handle(func(w http.ResponseWriter, r *http.Request) error {
+		p := auth.PrincipalFrom(r.Context())
+		if p == nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="strata"`)
+			return apperr.New(apperr.Unauthorized, "sign in as a superuser (POST /api/v1/admin/login) and send the token as Authorization: Bearer")
+		}
+		if !p.IsSuperuser() {
+			return apperr.New(apperr.Forbidden, "only superusers may do this")
+		}
+		return h(w, r)
+	})
+}
+
+// recordAccess denies record operations to everyone but superusers: there
+// are no access rules yet, and the default is to deny.
+func (a *API) recordAccess(h handlerFunc) http.Handler {
+	return a.handle(func(w http.ResponseWriter, r *http.Request) error {
+		if !auth.PrincipalFrom(r.Context()).IsSuperuser() {
+			return apperr.New(apperr.Forbidden, "access to records of %s is denied", r.PathValue("name"))
+		}
+		return h(w, r)
+	})
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	httpx.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if a.ready != nil {
+		if err := a.ready(ctx); err != nil {
+			a.log.WarnContext(ctx, "not ready", "err", err)
+			p := httpx.ProblemFor(apperr.Wrap(apperr.Unavailable, err, "not ready: "+readyReason(err)))
+			httpx.WriteProblem(w, p)
+			return
+		}
+	}
+	httpx.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// NotReady is an error readiness checks return with a reason safe to show.
+type NotReady struct{ Reason string }
+
+func (e NotReady) Error() string { return e.Reason }
+
+func readyReason(err error) string {
+	var nr NotReady
+	if errors.As(err, &nr) {
+		return nr.Reason
+	}
+	return "the database does not answer"
+}

@@ -1,0 +1,260 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/strata-dev/strata/internal/schema"
+	"github.com/strata-dev/strata/internal/sqldb"
+)
+
+// System tables keep their timestamps as fixed-width UTC text in both
+// engines; record tables use each engine's datetime type.
+var systemTables = []string{
+	`CREATE TABLE IF NOT EXISTS _collections (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL UNIQUE,
+		definition TEXT NOT NULL,
+		created TEXT NOT NULL,
+		updated TEXT NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS _migrations (
+		id TEXT PRIMARY KEY,
+		up TEXT NOT NULL,
+		down TEXT NOT NULL,
+		applied TEXT NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS _superusers (
+		id TEXT PRIMARY KEY,
+		email TEXT NOT NULL UNIQUE,
+		password_hash TEXT NOT NULL,
+		created TEXT NOT NULL,
+		updated TEXT NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS _idempotency (
+		scope TEXT NOT NULL,
+		key TEXT NOT NULL,
+		body_hash TEXT NOT NULL,
+		status INTEGER NOT NULL,
+		response TEXT NOT NULL,
+		expires TEXT NOT NULL,
+		PRIMARY KEY (scope, key))`,
+	`CREATE INDEX IF NOT EXISTS _idempotency_expires ON _idempotency (expires)`,
+}
+
+func (db *DB) createSystemTables(ctx context.Context) error {
+	return db.Write(ctx, func(tx *Tx) error {
+		for _, stmt := range systemTables {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// columnType is the SQL type of a field's column.
+func columnType(d sqldb.Dialect, f *schema.Field) string {
+	pg := d == sqldb.Postgres
+	switch {
+	case f.IsList() || f.Type == schema.JSON:
+		if pg {
+			return "JSONB"
+		}
+		return "TEXT"
+	case f.Type == schema.Number:
+		if pg {
+			return "DOUBLE PRECISION"
+		}
+		return "REAL"
+	case f.Type == schema.Bool:
+		if pg {
+			return "BOOLEAN"
+		}
+		return "INTEGER"
+	case f.Type == schema.DateTime:
+		return timeType(d)
+	}
+	return "TEXT"
+}
+
+func timeType(d sqldb.Dialect) string {
+	if d == sqldb.Postgres {
+		return "TIMESTAMPTZ"
+	}
+	return "TEXT"
+}
+
+// ident builds an SQL name from parts, shortened with a hash when it would
+// pass PostgreSQL's 63-byte limit.
+func ident(parts ...string) string {
+	s := strings.Join(parts, "__")
+	if len(s) <= 63 {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return s[:50] + "_" + hex.EncodeToString(sum[:6])
+}
+
+func uniqueIndexName(c *schema.Collection, f *schema.Field) string {
+	return ident(c.Name, "uniq", f.ID)
+}
+
+func indexName(c *schema.Collection, ix schema.Index) string {
+	return ident(c.Name, "idx", ix.Name)
+}
+
+// CreateTable creates the table and indexes of a new collection.
+func CreateTable(ctx context.Context, tx *Tx, c *schema.Collection) error {
+	d := tx.Dialect
+	cols := []string{
+		`"id" TEXT PRIMARY KEY NOT NULL`,
+		`"created" ` + timeType(d) + ` NOT NULL`,
+		`"updated" ` + timeType(d) + ` NOT NULL`,
+	}
+	if c.Type == schema.Document {
+		json := "TEXT"
+		if d == sqldb.Postgres {
+			json = "JSONB"
+		}
+		cols = append(cols, d.Quote(schema.DocumentColumn)+" "+json+" NOT NULL")
+	}
+	for _, f := range c.Fields {
+		cols = append(cols, d.Quote(f.Name)+" "+columnType(d, f))
+	}
+	stmt := "CREATE TABLE " + d.Quote(c.Name) + " (\n\t" + strings.Join(cols, ",\n\t") + ")"
+	if _, err := tx.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("create table %s: %w", c.Name, err)
+	}
+	for _, f := range c.Fields {
+		if f.Unique {
+			if err := createUnique(ctx, tx, c, f); err != nil {
+				return err
+			}
+		}
+	}
+	for _, ix := range c.Indexes {
+		if err := createIndex(ctx, tx, c, ix); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func createUnique(ctx context.Context, tx *Tx, c *schema.Collection, f *schema.Field) error {
+	d := tx.Dialect
+	stmt := fmt.Sprintf("CREATE UNIQUE INDEX %s ON %s (%s)", d.Quote(uniqueIndexName(c, f)), d.Quote(c.Name), d.Quote(f.Name))
+	if _, err := tx.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("create unique index on %s.%s: %w", c.Name, f.Name, classifyDDL(tx.Dialect, err))
+	}
+	return nil
+}
+
+func createIndex(ctx context.Context, tx *Tx, c *schema.Collection, ix schema.Index) error {
+	d := tx.Dialect
+	cols := make([]string, len(ix.Fields))
+	for i, name := range ix.Fields {
+		cols[i] = d.Quote(name)
+	}
+	kind := "INDEX"
+	if ix.Unique {
+		kind = "UNIQUE INDEX"
+	}
+	stmt := fmt.Sprintf("CREATE %s %s ON %s (%s)", kind, d.Quote(indexName(c, ix)), d.Quote(c.Name), strings.Join(cols, ", "))
+	if _, err := tx.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("create index %s on %s: %w", ix.Name, c.Name, classifyDDL(tx.Dialect, err))
+	}
+	return nil
+}
+
+func dropIndex(ctx context.Context, tx *Tx, name string) error {
+	if _, err := tx.ExecContext(ctx, "DROP INDEX IF EXISTS "+tx.Dialect.Quote(name)); err != nil {
+		return fmt.Errorf("drop index %s: %w", name, err)
+	}
+	return nil
+}
+
+// classifyDDL reports a unique index that existing rows break as a
+// UniqueError, so that the client learns why the change was refused.
+func classifyDDL(d sqldb.Dialect, err error) error {
+	if d == sqldb.Postgres {
+		return classifyPostgres(err)
+	}
+	return classifySQLite(err)
+}
+
+// AlterTable changes the table of collection old into that of next. Fields
+// are matched by ID: a field whose name changed is renamed, a field missing
+// from next is dropped, a field new in next is added. Types of existing
+// fields do not change; the caller has refused such a change. It runs inside
+// tx, so a failure leaves the table as it was.
+func AlterTable(ctx context.Context, tx *Tx, old, next *schema.Collection) error {
+	d := tx.Dialect
+	table := d.Quote(old.Name)
+	// Indexes first: SQLite refuses to drop a column an index uses.
+	for _, ix := range old.Indexes {
+		if !slices.ContainsFunc(next.Indexes, func(n schema.Index) bool { return sameIndex(ix, n) }) {
+			if err := dropIndex(ctx, tx, indexName(old, ix)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, f := range old.Fields {
+		nf := next.FieldByID(f.ID)
+		if f.Unique && (nf == nil || !nf.Unique) {
+			if err := dropIndex(ctx, tx, uniqueIndexName(old, f)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, f := range old.Fields {
+		nf := next.FieldByID(f.ID)
+		var stmt string
+		switch {
+		case nf == nil:
+			stmt = fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", table, d.Quote(f.Name))
+		case nf.Name != f.Name:
+			stmt = fmt.Sprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", table, d.Quote(f.Name), d.Quote(nf.Name))
+		default:
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("alter %s: %w", old.Name, err)
+		}
+	}
+	for _, nf := range next.Fields {
+		f := old.FieldByID(nf.ID)
+		if f == nil {
+			stmt := fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", table, d.Quote(nf.Name), columnType(d, nf))
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("alter %s: %w", old.Name, err)
+			}
+		}
+		if nf.Unique && (f == nil || !f.Unique) {
+			if err := createUnique(ctx, tx, next, nf); err != nil {
+				return err
+			}
+		}
+	}
+	for _, ix := range next.Indexes {
+		if !slices.ContainsFunc(old.Indexes, func(o schema.Index) bool { return sameIndex(o, ix) }) {
+			if err := createIndex(ctx, tx, next, ix); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func sameIndex(a, b schema.Index) bool {
+	return a.Name == b.Name && a.Unique == b.Unique && slices.Equal(a.Fields, b.Fields)
+}
+
+// DropTable drops a collection's table and its indexes.
+func DropTable(ctx context.Context, tx *Tx, c *schema.Collection) error {
+	if _, err := tx.ExecContext(ctx, "DROP TABLE "+tx.Dialect.Quote(c.Name)); err != nil {
+		return fmt.Errorf("drop table %s: %w", c.Name, err)
+	}
+	return nil
+}

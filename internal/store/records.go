@@ -1,0 +1,413 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/strata-dev/strata/internal/schema"
+	"github.com/strata-dev/strata/internal/sqldb"
+)
+
+// Alias is the table alias records queries give the collection's table;
+// filters compiled for these queries must use it.
+const Alias = "r"
+
+// columns lists the stored columns of c after the system ones.
+func columns(c *schema.Collection) []string {
+	if c.Type == schema.Document {
+		return []string{schema.DocumentColumn}
+	}
+	names := make([]string, len(c.Fields))
+	for i, f := range c.Fields {
+		names[i] = f.Name
+	}
+	return names
+}
+
+func isJSONColumn(c *schema.Collection, name string) bool {
+	if c.Type == schema.Document {
+		return name == schema.DocumentColumn
+	}
+	f := c.Field(name)
+	return f != nil && (f.IsList() || f.Type == schema.JSON)
+}
+
+// selectList is the SELECT list that scanRecord reads.
+func selectList(d sqldb.Dialect, c *schema.Collection) string {
+	var b strings.Builder
+	b.WriteString(`r."id", r."created", r."updated"`)
+	for _, name := range columns(c) {
+		b.WriteString(", r.")
+		b.WriteString(d.Quote(name))
+		if d == sqldb.Postgres && isJSONColumn(c, name) {
+			b.WriteString("::text")
+		}
+	}
+	return b.String()
+}
+
+// encode turns a record value into a bind parameter for the column.
+func encode(d sqldb.Dialect, v any) (any, error) {
+	switch v := v.(type) {
+	case time.Time:
+		if d == sqldb.Postgres {
+			return v.UTC(), nil
+		}
+		return stamp(v), nil
+	case []string:
+		out, err := json.Marshal(v)
+		return string(out), err
+	case json.RawMessage:
+		return string(v), nil
+	}
+	return v, nil
+}
+
+func documentJSON(v schema.Values) (string, error) {
+	if v == nil {
+		return "{}", nil
+	}
+	out, err := json.Marshal(map[string]any(v))
+	return string(out), err
+}
+
+// InsertRecord inserts r into c's table.
+func InsertRecord(ctx context.Context, tx *Tx, c *schema.Collection, r *schema.Record) error {
+	d := tx.Dialect
+	a := args(d)
+	names := []string{`"id"`, `"created"`, `"updated"`}
+	ph := []string{a.Add(r.ID), addTime(a, r.Created), addTime(a, r.Updated)}
+	vals, err := columnValues(d, c, r.Values)
+	if err != nil {
+		return err
+	}
+	for i, name := range columns(c) {
+		names = append(names, d.Quote(name))
+		ph = append(ph, a.Add(vals[i]))
+	}
+	stmt := fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", d.Quote(c.Name), strings.Join(names, ", "), strings.Join(ph, ", "))
+	if _, err := tx.ExecContext(ctx, stmt, a.Values...); err != nil {
+		return fmt.Errorf("insert into %s: %w", c.Name, classifyDDL(d, err))
+	}
+	return nil
+}
+
+// UpdateRecord writes r's values and updated time over the stored record.
+// It returns ErrNotFound when no record has r's id.
+func UpdateRecord(ctx context.Context, tx *Tx, c *schema.Collection, r *schema.Record) error {
+	d := tx.Dialect
+	a := args(d)
+	sets := []string{`"updated" = ` + addTime(a, r.Updated)}
+	vals, err := columnValues(d, c, r.Values)
+	if err != nil {
+		return err
+	}
+	for i, name := range columns(c) {
+		sets = append(sets, d.Quote(name)+" = "+a.Add(vals[i]))
+	}
+	stmt := fmt.Sprintf(`UPDATE %s SET %s WHERE "id" = %s`, d.Quote(c.Name), strings.Join(sets, ", "), a.Add(r.ID))
+	res, err := tx.ExecContext(ctx, stmt, a.Values...)
+	if err != nil {
+		return fmt.Errorf("update %s: %w", c.Name, classifyDDL(d, err))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("record %s: %w", r.ID, ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteRecord deletes the record with the id, or returns ErrNotFound.
+func DeleteRecord(ctx context.Context, tx *Tx, c *schema.Collection, id string) error {
+	a := args(tx.Dialect)
+	stmt := fmt.Sprintf(`DELETE FROM %s WHERE "id" = %s`, tx.Dialect.Quote(c.Name), a.Add(id))
+	res, err := tx.ExecContext(ctx, stmt, a.Values...)
+	if err != nil {
+		return fmt.Errorf("delete from %s: %w", c.Name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("record %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+func addTime(a *sqldb.Args, t time.Time) string {
+	v, _ := encode(a.Dialect, t)
+	return a.Add(v)
+}
+
+func columnValues(d sqldb.Dialect, c *schema.Collection, v schema.Values) ([]any, error) {
+	if c.Type == schema.Document {
+		doc, err := documentJSON(v)
+		return []any{doc}, err
+	}
+	out := make([]any, len(c.Fields))
+	for i, f := range c.Fields {
+		ev, err := encode(d, v[f.Name])
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", f.Name, err)
+		}
+		out[i] = ev
+	}
+	return out, nil
+}
+
+// GetRecord reads the record with the id, or returns ErrNotFound.
+func GetRecord(ctx context.Context, q Querier, d sqldb.Dialect, c *schema.Collection, id string) (*schema.Record, error) {
+	a := args(d)
+	stmt := fmt.Sprintf(`SELECT %s FROM %s r WHERE r."id" = %s`, selectList(d, c), d.Quote(c.Name), a.Add(id))
+	rows, err := q.QueryContext(ctx, stmt, a.Values...)
+	if err != nil {
+		return nil, fmt.Errorf("get from %s: %w", c.Name, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("get from %s: %w", c.Name, err)
+		}
+		return nil, fmt.Errorf("record %s: %w", id, ErrNotFound)
+	}
+	r, _, err := scanRecord(rows, c, 0)
+	return r, err
+}
+
+// ListQuery selects a page of records. Where and the key expressions were
+// compiled against Alias with Args.
+type ListQuery struct {
+	Where   string
+	Args    *sqldb.Args
+	OrderBy string
+	// Keys are SQL expressions whose values on each row are returned beside
+	// it, for the cursor that continues after the row.
+	Keys  []string
+	Limit int
+}
+
+// ListRecords returns the records q selects and, for each, the values of
+// q.Keys.
+func ListRecords(ctx context.Context, db Querier, c *schema.Collection, q ListQuery) ([]*schema.Record, [][]any, error) {
+	d := q.Args.Dialect
+	var b strings.Builder
+	fmt.Fprintf(&b, "SELECT %s", selectList(d, c))
+	for _, k := range q.Keys {
+		b.WriteString(", ")
+		b.WriteString(k)
+	}
+	fmt.Fprintf(&b, " FROM %s r", d.Quote(c.Name))
+	if q.Where != "" {
+		b.WriteString(" WHERE ")
+		b.WriteString(q.Where)
+	}
+	if q.OrderBy != "" {
+		b.WriteString(" ORDER BY ")
+		b.WriteString(q.OrderBy)
+	}
+	if q.Limit > 0 {
+		fmt.Fprintf(&b, " LIMIT %d", q.Limit)
+	}
+	rows, err := db.QueryContext(ctx, b.String(), q.Args.Values...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list %s: %w", c.Name, err)
+	}
+	defer rows.Close()
+	var recs []*schema.Record
+	var keys [][]any
+	for rows.Next() {
+		r, k, err := scanRecord(rows, c, len(q.Keys))
+		if err != nil {
+			return nil, nil, err
+		}
+		recs = append(recs, r)
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("list %s: %w", c.Name, err)
+	}
+	return recs, keys, nil
+}
+
+// CountRecords counts the records that where selects.
+func CountRecords(ctx context.Context, db Querier, c *schema.Collection, where string, a *sqldb.Args) (int64, error) {
+	stmt := fmt.Sprintf("SELECT COUNT(*) FROM %s r", a.Dialect.Quote(c.Name))
+	if where != "" {
+		stmt += " WHERE " + where
+	}
+	var n int64
+	if err := db.QueryRowContext(ctx, stmt, a.Values...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count %s: %w", c.Name, err)
+	}
+	return n, nil
+}
+
+// Exist returns which of ids exist in c.
+func Exist(ctx context.Context, db Querier, d sqldb.Dialect, c *schema.Collection, ids []string) (map[string]bool, error) {
+	found := make(map[string]bool, len(ids))
+	if len(ids) == 0 {
+		return found, nil
+	}
+	a := args(d)
+	ph := make([]string, len(ids))
+	for i, id := range ids {
+		ph[i] = a.Add(id)
+	}
+	stmt := fmt.Sprintf(`SELECT "id" FROM %s WHERE "id" IN (%s)`, d.Quote(c.Name), strings.Join(ph, ", "))
+	rows, err := db.QueryContext(ctx, stmt, a.Values...)
+	if err != nil {
+		return nil, fmt.Errorf("check ids in %s: %w", c.Name, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		found[id] = true
+	}
+	return found, rows.Err()
+}
+
+// GetMany reads the records with the given ids; missing ids are left out.
+func GetMany(ctx context.Context, db Querier, d sqldb.Dialect, c *schema.Collection, ids []string) ([]*schema.Record, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	a := args(d)
+	ph := make([]string, len(ids))
+	for i, id := range ids {
+		ph[i] = a.Add(id)
+	}
+	recs, _, err := ListRecords(ctx, db, c, ListQuery{Where: `r."id" IN (` + strings.Join(ph, ", ") + ")", Args: a})
+	return recs, err
+}
+
+func scanRecord(rows *sql.Rows, c *schema.Collection, extra int) (*schema.Record, []any, error) {
+	cols := columns(c)
+	dest := make([]any, 3+len(cols)+extra)
+	for i := range dest {
+		dest[i] = new(any)
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return nil, nil, fmt.Errorf("scan %s: %w", c.Name, err)
+	}
+	val := func(i int) any { return *(dest[i].(*any)) }
+	r := &schema.Record{Collection: c, Values: make(schema.Values, len(cols))}
+	var err error
+	if r.ID, err = asString(val(0)); err != nil {
+		return nil, nil, err
+	}
+	if r.Created, err = asTime(val(1)); err != nil {
+		return nil, nil, err
+	}
+	if r.Updated, err = asTime(val(2)); err != nil {
+		return nil, nil, err
+	}
+	if c.Type == schema.Document {
+		s, err := asString(val(3))
+		if err != nil {
+			return nil, nil, err
+		}
+		dec := json.NewDecoder(strings.NewReader(s))
+		dec.UseNumber()
+		if err := dec.Decode(&r.Values); err != nil {
+			return nil, nil, fmt.Errorf("scan %s: corrupt document %s: %w", c.Name, r.ID, err)
+		}
+	} else {
+		for i, f := range c.Fields {
+			v, err := decode(f, val(3+i))
+			if err != nil {
+				return nil, nil, fmt.Errorf("scan %s.%s of %s: %w", c.Name, f.Name, r.ID, err)
+			}
+			r.Values[f.Name] = v
+		}
+	}
+	keys := make([]any, extra)
+	for i := range keys {
+		v := val(3 + len(cols) + i)
+		if b, ok := v.([]byte); ok {
+			v = string(b)
+		}
+		keys[i] = v
+	}
+	return r, keys, nil
+}
+
+func asString(v any) (string, error) {
+	switch v := v.(type) {
+	case string:
+		return v, nil
+	case []byte:
+		return string(v), nil
+	}
+	return "", fmt.Errorf("expected text, got %T", v)
+}
+
+func asTime(v any) (time.Time, error) {
+	switch v := v.(type) {
+	case time.Time:
+		return v.UTC(), nil
+	case string:
+		return time.Parse(schema.TimeLayout, v)
+	case []byte:
+		return time.Parse(schema.TimeLayout, string(v))
+	}
+	return time.Time{}, fmt.Errorf("expected a datetime, got %T", v)
+}
+
+// decode turns a scanned column value into the field's Go value.
+func decode(f *schema.Field, v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if b, ok := v.([]byte); ok {
+		v = string(b)
+	}
+	switch {
+	case f.IsList():
+		s, err := asString(v)
+		if err != nil {
+			return nil, err
+		}
+		var list []string
+		if err := json.Unmarshal([]byte(s), &list); err != nil {
+			return nil, err
+		}
+		return list, nil
+	case f.Type == schema.JSON:
+		s, err := asString(v)
+		if err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, []byte(s)); err != nil {
+			return nil, err
+		}
+		return json.RawMessage(buf.Bytes()), nil
+	case f.Type == schema.Number:
+		switch n := v.(type) {
+		case float64:
+			return n, nil
+		case int64:
+			return float64(n), nil
+		}
+	case f.Type == schema.Bool:
+		switch b := v.(type) {
+		case bool:
+			return b, nil
+		case int64:
+			return b != 0, nil
+		}
+	case f.Type == schema.DateTime:
+		return asTime(v)
+	default:
+		return asString(v)
+	}
+	return nil, fmt.Errorf("unexpected %T for a %s field", v, f.Type)
+}
+
+// IsNotFound reports whether err means a missing row.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

@@ -1,0 +1,165 @@
+// Package store keeps collections and records in SQL: SQLite through a pure
+// Go driver, or PostgreSQL through pgx. Both engines are reached through
+// database/sql, so one body of SQL serves both; what differs by engine
+// (opening, column types, error codes) is switched on the Dialect.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/strata-dev/strata/internal/sqldb"
+)
+
+// Errors returned by the store. They are wrapped; test with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
+
+// UniqueError reports a write that broke a unique constraint.
+type UniqueError struct {
+	Field string // the field whose value is taken; "" when unknown
+	Err   error
+}
+
+func (e *UniqueError) Error() string {
+	if e.Field == "" {
+		return "unique constraint violated"
+	}
+	return fmt.Sprintf("value of %s is already taken", e.Field)
+}
+
+func (e *UniqueError) Unwrap() error { return ErrConflict }
+
+// Params configures Open.
+type Params struct {
+	// Engine is "sqlite" or "postgres".
+	Engine string
+	// Path is the SQLite database file.
+	Path string
+	// URL is the PostgreSQL connection string.
+	URL string
+	// Readers is the size of the SQLite reader pool.
+	Readers int
+	// MaxConns caps the PostgreSQL pool; 0 keeps pgxpool's default.
+	MaxConns int
+	Logger   *slog.Logger
+}
+
+// Querier runs statements: a *sql.DB for reads, a *sql.Tx inside Write.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// DB is an open database with the system tables in place.
+type DB struct {
+	dialect sqldb.Dialect
+	writer  *sql.DB // SQLite: one connection; PostgreSQL: the pool
+	reader  *sql.DB // SQLite: a pool of read-only connections; PostgreSQL: the pool
+	closers []func()
+	log     *slog.Logger
+}
+
+// Open connects to the engine p names and creates the system tables.
+func Open(ctx context.Context, p Params) (*DB, error) {
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	var db *DB
+	var err error
+	switch p.Engine {
+	case "sqlite":
+		db, err = openSQLite(ctx, p)
+	case "postgres":
+		db, err = openPostgres(ctx, p)
+	default:
+		return nil, fmt.Errorf("store: unknown engine %q", p.Engine)
+	}
+	if err != nil {
+		return nil, err
+	}
+	db.log = p.Logger
+	if err := db.createSystemTables(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: create system tables: %w", err)
+	}
+	return db, nil
+}
+
+// Dialect is the SQL dialect of the engine.
+func (db *DB) Dialect() sqldb.Dialect { return db.dialect }
+
+// Reader returns the handle for reads that need not see the caller's own
+// uncommitted writes.
+func (db *DB) Reader() Querier { return db.reader }
+
+// Tx is a write transaction. Everything a write changes (the record, and the
+// rows that later travel with it, such as outbox entries and audit records)
+// goes through one Tx and commits or rolls back together.
+type Tx struct {
+	*sql.Tx
+	Dialect sqldb.Dialect
+	after   []func()
+}
+
+// AfterCommit registers f to run once the transaction has committed.
+func (tx *Tx) AfterCommit(f func()) { tx.after = append(tx.after, f) }
+
+// Write runs fn in one transaction and commits it if fn returns nil. On
+// SQLite writes are serialized on the single writer connection.
+func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) error {
+	sqlTx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	tx := &Tx{Tx: sqlTx, Dialect: db.dialect}
+	if err := fn(tx); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return db.classify(fmt.Errorf("store: commit: %w", err))
+	}
+	for _, f := range tx.after {
+		f()
+	}
+	return nil
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.reader.PingContext(ctx); err != nil {
+		return err
+	}
+	return db.writer.PingContext(ctx)
+}
+
+// Close closes every connection.
+func (db *DB) Close() error {
+	var errs []error
+	if db.reader != db.writer {
+		errs = append(errs, db.reader.Close())
+	}
+	errs = append(errs, db.writer.Close())
+	for _, c := range db.closers {
+		c()
+	}
+	return errors.Join(errs...)
+}
+
+// classify turns engine errors a client can cause into the store's errors.
+func (db *DB) classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if db.dialect == sqldb.Postgres {
+		return classifyPostgres(err)
+	}
+	return classifySQLite(err)
+}
