@@ -1,7 +1,6 @@
 package query
 
 import (
-	"strconv"
 	"strings"
 )
 
@@ -80,14 +79,18 @@ func parseSortTerm(src string, start, end int) (Sort, error) {
 	}
 	s.Pos = i
 	if i == j || !isIdentStart(src[i]) {
-		return Sort{}, errorf(i, "expected a field to sort by, found %s", describeAt(src, i, j))
+		return Sort{}, errorf(i, "expected a field to sort by, found %s", describeAt(src, i, j, end))
 	}
 	k := i
 	for k < j && (isIdentChar(src[k]) || src[k] == '.') {
 		k++
 	}
 	if k < j {
-		return Sort{}, errorf(k, `expected "," or end of input after %q, found %s`, src[i:k], describeAt(src, k, j))
+		path := src[i:k]
+		for isSpace(src[k]) {
+			k++
+		}
+		return Sort{}, errorf(k, `expected "," or end of input after %q, found %s`, path, describeAt(src, k, j, end))
 	}
 	s.Path = src[i:j]
 	if d := strings.Index(s.Path, ".."); d >= 0 {
@@ -99,18 +102,14 @@ func parseSortTerm(src string, start, end int) (Sort, error) {
 	return s, nil
 }
 
-func describeAt(src string, i, j int) string {
-	if i >= j {
-		return "end of input"
+// describeAt names what src[i:j] holds, for an error in the term that
+// ends at end.
+func describeAt(src string, i, j, end int) string {
+	switch {
+	case i < j:
+		return token{kind: tIdent, text: src[i:j]}.describe()
+	case end < len(src):
+		return `","`
 	}
-	return token{text: src[i:j]}.describe()
-}
-
-// quoteList is for messages: ["a" "b"].
-func quoteList(items []string) string {
-	q := make([]string, len(items))
-	for i, s := range items {
-		q[i] = strconv.Quote(s)
-	}
-	return strings.Join(q, ", ")
+	return "end of input"
 }

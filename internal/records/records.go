@@ -47,7 +47,7 @@ func (s *Service) Create(ctx context.Context, name string, body map[string]json.
 	if err != nil {
 		return nil, err
 	}
-	scope := name + "\x00" + o.Scope
+	scope := name + "/" + o.Scope
 	if o.IdempotencyKey != "" {
 		if out, err := s.replay(ctx, scope, o); !errors.Is(err, store.ErrNotFound) {
 			return out, err

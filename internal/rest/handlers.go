@@ -312,8 +312,8 @@ func (a *API) createRecord(w http.ResponseWriter, r *http.Request) error {
 	}
 	o := records.WriteOptions{}
 	if key := r.Header.Get("Idempotency-Key"); key != "" {
-		if len(key) > 255 {
-			return apperr.New(apperr.Invalid, "the Idempotency-Key header is longer than 255 characters")
+		if !validKey(key) {
+			return apperr.New(apperr.Invalid, "the Idempotency-Key header must be 1 to 255 printable ASCII characters")
 		}
 		sum := sha256.Sum256(body)
 		o.IdempotencyKey, o.BodyHash = key, hex.EncodeToString(sum[:])
@@ -336,6 +336,18 @@ func (a *API) createRecord(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("ETag", records.ETag(res.Record))
 	httpx.RawJSON(w, http.StatusCreated, out)
 	return nil
+}
+
+func validKey(k string) bool {
+	if len(k) == 0 || len(k) > 255 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func (a *API) patchRecord(w http.ResponseWriter, r *http.Request) error { return a.update(w, r, false) }

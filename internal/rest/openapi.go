@@ -15,7 +15,8 @@ func (a *API) openAPI(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// OpenAPI builds the OpenAPI 3.1 document of the API for the collections.
+// OpenAPI builds the OpenAPI document of the API for the collections. It is
+// OpenAPI 3.0.3: client generators handle 3.0 well and 3.1 poorly.
 func OpenAPI(cols []*schema.Collection) obj {
 	schemas := obj{
 		"Problem": obj{
@@ -39,7 +40,7 @@ func OpenAPI(cols []*schema.Collection) obj {
 			"type": "object", "required": []string{"items", "next_cursor"},
 			"properties": obj{
 				"items":       obj{"type": "array", "items": ref(c.Name)},
-				"next_cursor": obj{"type": []string{"string", "null"}},
+				"next_cursor": obj{"type": "string", "nullable": true},
 				"total":       obj{"type": "integer"},
 			},
 		}
@@ -63,7 +64,7 @@ func OpenAPI(cols []*schema.Collection) obj {
 		}
 	}
 	return obj{
-		"openapi": "3.1.0",
+		"openapi": "3.0.3",
 		"info": obj{
 			"title":   "Strata API",
 			"version": "1",
@@ -132,11 +133,10 @@ func recordSchema(c *schema.Collection, input bool) obj {
 }
 
 func fieldSchema(f *schema.Field) obj {
-	nullable := func(t string) []string { return []string{t, "null"} }
 	var s obj
 	switch f.Type {
 	case schema.Number:
-		s = obj{"type": nullable("number")}
+		s = obj{"type": "number"}
 		if f.Min != nil {
 			s["minimum"] = *f.Min
 		}
@@ -144,9 +144,9 @@ func fieldSchema(f *schema.Field) obj {
 			s["maximum"] = *f.Max
 		}
 	case schema.Bool:
-		s = obj{"type": nullable("boolean")}
+		s = obj{"type": "boolean"}
 	case schema.DateTime:
-		s = obj{"type": nullable("string"), "format": "date-time"}
+		s = obj{"type": "string", "format": "date-time"}
 	case schema.JSON:
 		s = obj{}
 	case schema.Select, schema.Relation:
@@ -155,16 +155,15 @@ func fieldSchema(f *schema.Field) obj {
 			item["enum"] = f.Values
 		}
 		if f.Multiple {
-			s = obj{"type": nullable("array"), "items": item}
+			s = obj{"type": "array", "items": item}
 		} else {
 			s = item
-			s["type"] = nullable("string")
 			if f.Type == schema.Select {
 				s["enum"] = append(append([]any{}, toAny(f.Values)...), nil)
 			}
 		}
 	default:
-		s = obj{"type": nullable("string")}
+		s = obj{"type": "string"}
 		if f.Type == schema.Email {
 			s["format"] = "email"
 		}
@@ -180,6 +179,9 @@ func fieldSchema(f *schema.Field) obj {
 		if f.Pattern != "" {
 			s["pattern"] = f.Pattern
 		}
+	}
+	if f.Type != schema.JSON {
+		s["nullable"] = true
 	}
 	return s
 }

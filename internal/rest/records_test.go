@@ -28,7 +28,7 @@ var postsDef = map[string]any{
 		map[string]any{"name": "slug", "type": "text", "unique": true, "pattern": "^[a-z0-9-]+$"},
 		map[string]any{"name": "site", "type": "url"},
 		map[string]any{"name": "at", "type": "datetime"},
-		map[string]any{"name": "status", "type": "select", "values": []string{"draft", "live"}, "default": "\"draft\""},
+		map[string]any{"name": "status", "type": "select", "values": []string{"draft", "live"}, "default": "draft"},
 	},
 	"indexes": []any{map[string]any{"fields": []string{"published", "views"}}},
 }
