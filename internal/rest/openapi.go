@@ -136,7 +136,7 @@ func fieldSchema(f *schema.Field) obj {
 	var s obj
 	switch f.Type {
 	case schema.Number:
-		s = obj{"type": "number"}
+		s = obj{"type": "number", "format": "double"}
 		if f.Min != nil {
 			s["minimum"] = *f.Min
 		}
