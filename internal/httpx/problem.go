@@ -3,6 +3,7 @@
 package httpx
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -83,18 +84,30 @@ func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 
 // WriteProblem writes p with its status.
 func WriteProblem(w http.ResponseWriter, p Problem) {
-	body, _ := json.Marshal(p)
+	body, _ := marshal(p)
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
 	h.Del("ETag")
 	w.WriteHeader(p.Status)
-	w.Write(append(body, '\n'))
+	w.Write(body)
+}
+
+// marshal encodes v without escaping <, > and &: responses are JSON, not
+// HTML, and the escapes make messages hard to read.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // JSON writes v as a JSON response with the status.
 func JSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
+	body, err := marshal(v)
 	if err != nil {
 		WriteProblem(w, ProblemFor(err))
 		return

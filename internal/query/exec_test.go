@@ -47,7 +47,6 @@ var filterCases = []struct {
 	{"posts", "title = 'Go in practice'", "p01"},
 	{"posts", "title = 'go in practice'", ""},
 	{"posts", "title != 'Go in practice'", "p02 p03 p04 p05 p06 p07 p08"},
-	{"posts", "title > 'a'", "p03 p06"},
 	{"posts", "title in ('GOLANG tips', 'web_dev notes', 'nope')", "p03 p04"},
 	{"posts", "title not in ('GOLANG tips', 'web_dev notes')", "p01 p02 p05 p06 p07 p08"},
 	{"posts", "title = null", "p05"},
@@ -86,7 +85,7 @@ var filterCases = []struct {
 	{"posts", "published != null", "p01 p02 p04 p05 p06 p07 p08"},
 	{"posts", "created = '2026-01-03'", "p03 p04"},
 	{"posts", "created < '2026-01-01T01:00:00Z'", "p01"},
-	{"posts", "updated > '2026-01-01T07:00:00Z'", "p08"},
+	{"posts", "updated > '2026-01-01T07:00:00Z'", "p03 p04 p08"},
 	// selects
 	{"posts", "status = 'live'", "p01 p05 p07"},
 	{"posts", "status in ('draft', 'archived')", "p02 p04 p06"},
@@ -228,11 +227,11 @@ var keysetCases = []struct {
 	{"posts", "views", "p03 p05 p04 p08 p01 p06 p02 p07"},
 	{"posts", "-views", "p07 p02 p06 p01 p08 p04 p05 p03"},
 	{"posts", "-published,title", "p06 p02 p07 p05 p01 p08 p04 p03"},
-	{"posts", "created", "p01 p02 p03 p04 p05 p06 p07 p08"},
-	{"posts", "-created", "p08 p07 p06 p05 p04 p03 p02 p01"},
-	{"posts", "-created,id", "p08 p07 p06 p05 p03 p04 p02 p01"},
-	{"posts", "done,-views", "p03 p08 p07 p02 p04 p06 p01 p05"},
-	{"posts", "-done,views", "p05 p01 p06 p04 p02 p07 p08 p03"},
+	{"posts", "created", "p01 p02 p05 p06 p07 p08 p03 p04"},
+	{"posts", "-created", "p04 p03 p08 p07 p06 p05 p02 p01"},
+	{"posts", "-created,id", "p03 p04 p08 p07 p06 p05 p02 p01"},
+	{"posts", "done,-views", "p08 p03 p07 p02 p04 p06 p01 p05"},
+	{"posts", "-done,views", "p05 p01 p06 p04 p02 p07 p03 p08"},
 	{"posts", "title", ""},
 	{"posts", "-title", ""},
 	{"posts", "status,-done,views", ""},
@@ -325,9 +324,7 @@ func testAfterErrors(t *testing.T, e *engine) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _ = e.ids(t, "posts", where, args, keys, 0); false {
-		return
-	}
+	e.ids(t, "posts", where, args, keys, 0)
 	bad := [][]any{
 		nil,
 		{1.0, "2026-01-05T00:00:00.000Z", nil},

@@ -294,17 +294,11 @@ func timeValue(d sqldb.Dialect, v any) (any, error) {
 // PostgreSQL the JSON text of the jsonb.
 func jsonValue(d sqldb.Dialect, v any) (any, error) {
 	if d == sqldb.Postgres {
-		if s, ok := v.(string); ok {
-			if !json.Valid([]byte(s)) || strings.Contains(s, `\u0000`) {
-				return nil, errors.New("expected JSON text")
-			}
-			return s, nil
+		s, ok := v.(string)
+		if !ok || !json.Valid([]byte(s)) || strings.Contains(s, `\u0000`) {
+			return nil, fmt.Errorf("expected JSON text, found %T", v)
 		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, fmt.Errorf("expected a JSON value, found %T", v)
-		}
-		return string(b), nil
+		return s, nil
 	}
 	switch x := v.(type) {
 	case string:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"time"
 
 	"github.com/strata-dev/strata/internal/apperr"
 	"github.com/strata-dev/strata/internal/schema"
@@ -38,7 +39,7 @@ type CollectionPatch struct {
 // CreateCollection creates a collection from its definition.
 func (s *Service) CreateCollection(ctx context.Context, in *schema.Collection) (*schema.Collection, error) {
 	c := clone(in)
-	now := s.now().UTC()
+	now := s.now().UTC().Truncate(time.Millisecond)
 	c.ID, c.Created, c.Updated = NewID(), now, now
 	for _, f := range c.Fields {
 		if f != nil {
@@ -67,7 +68,7 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, p *Collecti
 		return nil, apperr.New(apperr.Invalid, "a collection's type cannot be changed")
 	}
 	next := clone(old)
-	next.Updated = s.now().UTC()
+	next.Updated = s.now().UTC().Truncate(time.Millisecond)
 	if p.Fields != nil {
 		var ve schema.ValidationError
 		next.Fields = nil
