@@ -31,7 +31,9 @@ import (
 
 // Expr is a node of a parsed filter: a *Logical, a *Not or a *Compare.
 type Expr interface {
-	// String writes the node back as filter source, fully parenthesized.
+	// String writes the node back as filter source, with parentheses
+	// around every operand of && and || that joins by the other operator
+	// and around the operand of !.
 	String() string
 	node()
 }
@@ -159,7 +161,13 @@ func (*Not) node()     {}
 func (*Compare) node() {}
 
 func (e *Logical) String() string {
-	return "(" + e.X.String() + " " + e.Op.String() + " " + e.Y.String() + ")"
+	side := func(x Expr) string {
+		if l, ok := x.(*Logical); ok && l.Op != e.Op {
+			return "(" + x.String() + ")"
+		}
+		return x.String()
+	}
+	return side(e.X) + " " + e.Op.String() + " " + side(e.Y)
 }
 
 func (e *Not) String() string { return "!(" + e.X.String() + ")" }

@@ -27,8 +27,9 @@ type Env struct {
 
 // Where type-checks e against the collection and compiles it to an SQL
 // boolean expression over the collection's table, adding its values to
-// args. A nil e compiles to "". Errors in the filter are *Error values; on
-// any error args is left as it was.
+// args. A nil e compiles to "". The result binds as one operand of AND.
+// Errors in the filter are *Error values; on any error args is left as it
+// was.
 func (env *Env) Where(e Expr, args *sqldb.Args) (string, error) {
 	if e == nil {
 		return "", nil
@@ -42,6 +43,9 @@ func (env *Env) Where(e Expr, args *sqldb.Args) (string, error) {
 	if err != nil {
 		args.Values = args.Values[:n]
 		return "", err
+	}
+	if out.logic == Or {
+		return "(" + out.sql + ")", nil
 	}
 	return out.sql, nil
 }

@@ -19,6 +19,7 @@ func runSuite(t *testing.T, e *engine) {
 	t.Run("keyset", func(t *testing.T) { testKeyset(t, e) })
 	t.Run("after errors", func(t *testing.T) { testAfterErrors(t, e) })
 	t.Run("injection", func(t *testing.T) { testInjection(t, e) })
+	t.Run("limits", func(t *testing.T) { testLimits(t, e) })
 }
 
 func ids(s string) []string {

@@ -198,12 +198,19 @@ func (env *Env) After(keys []OrderKey, last []any, args *sqldb.Args) (string, er
 		default:
 			conj = append(conj, k.SQL+" < "+ph(k, v))
 		}
-		terms = append(terms, "("+strings.Join(conj, " AND ")+")")
+		if len(conj) == 1 {
+			terms = append(terms, conj[0])
+		} else {
+			terms = append(terms, "("+strings.Join(conj, " AND ")+")")
+		}
 	}
-	if len(terms) == 0 {
+	switch len(terms) {
+	case 0:
 		return "FALSE", nil
+	case 1:
+		return terms[0], nil
 	}
-	return strings.Join(terms, " OR "), nil
+	return "(" + strings.Join(terms, " OR ") + ")", nil
 }
 
 // keyValue checks a cursor value against its key and converts it into a

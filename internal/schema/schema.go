@@ -118,14 +118,6 @@ func (c *Collection) FieldByID(id string) *Field {
 	return nil
 }
 
-// IndexName is the SQL name of the collection's i-th index.
-func (c *Collection) IndexName(ix Index) string {
-	if ix.Name != "" {
-		return c.Name + "_" + ix.Name
-	}
-	return c.Name + "_" + strings.Join(ix.Fields, "_") + "_idx"
-}
-
 // FieldError is one problem with one field of a request body.
 type FieldError struct {
 	Field   string `json:"field"`

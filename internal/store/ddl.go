@@ -156,6 +156,13 @@ func createIndex(ctx context.Context, tx *Tx, c *schema.Collection, ix schema.In
 	cols := make([]string, len(ix.Fields))
 	for i, name := range ix.Fields {
 		cols[i] = d.Quote(name)
+		if d == sqldb.Postgres {
+			// Lists sort ASC NULLS FIRST and DESC NULLS LAST on both
+			// engines (SQLite's native order); an index built NULLS FIRST
+			// serves both directions. PostgreSQL's default would serve
+			// neither.
+			cols[i] += " NULLS FIRST"
+		}
 	}
 	kind := "INDEX"
 	if ix.Unique {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -408,6 +407,3 @@ func decode(f *schema.Field, v any) (any, error) {
 	}
 	return nil, fmt.Errorf("unexpected %T for a %s field", v, f.Type)
 }
-
-// IsNotFound reports whether err means a missing row.
-func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
