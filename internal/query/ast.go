@@ -1,27 +1,3 @@
-// Package query is the filter and sort language of the REST API:
-//
-//	filter=title ~ 'go' && (views >= 10 || author.name = "Ann")
-//	sort=-created,title
-//
-// A filter is parsed once into a typed syntax tree (Parse), checked against a
-// collection's schema and compiled to parameterized SQL for one dialect
-// (Env.Where). Identifiers in the SQL come only from the schema; every value
-// from the filter is a bind parameter. Sorts compile to ORDER BY keys
-// (Env.Order) that also drive keyset pagination (Env.After).
-//
-// # Semantics
-//
-// A comparison whose field has no value (SQL NULL, a missing JSON key, a
-// relation that points nowhere) is false, except x = null. The negated
-// operators !=, !~ and not in are the exact complements of =, ~ and in, and
-// !(e) is the exact complement of e: `title != 'a'` selects the records
-// whose title is null too. x = null is the complement of x != null, which
-// holds when the path reaches a value: for a list, a non-empty one; for a
-// relation path, some related record whose field has a value.
-//
-// ~ is a case-insensitive substring test on text (SQLite folds ASCII letters
-// only; PostgreSQL's ILIKE folds all). On a list field, and on a JSON value
-// that is an array, it tests whether the list holds the value.
 package query
 
 import (
@@ -47,6 +23,7 @@ const (
 	Or
 )
 
+// String returns "&&" or "||".
 func (op LogicOp) String() string {
 	if op == Or {
 		return "||"
@@ -86,6 +63,7 @@ const (
 var opNames = [...]string{Eq: "=", Neq: "!=", Gt: ">", Gte: ">=", Lt: "<", Lte: "<=",
 	Contains: "~", NotContains: "!~", In: "in", NotIn: "not in"}
 
+// String returns the operator as a filter writes it.
 func (op Op) String() string {
 	if op > 0 && int(op) < len(opNames) {
 		return opNames[op]
@@ -160,6 +138,7 @@ func (*Logical) node() {}
 func (*Not) node()     {}
 func (*Compare) node() {}
 
+// String writes the expression as filter source.
 func (e *Logical) String() string {
 	side := func(x Expr) string {
 		if l, ok := x.(*Logical); ok && l.Op != e.Op {
@@ -170,8 +149,10 @@ func (e *Logical) String() string {
 	return side(e.X) + " " + e.Op.String() + " " + side(e.Y)
 }
 
+// String writes the expression as filter source.
 func (e *Not) String() string { return "!(" + e.X.String() + ")" }
 
+// String writes the comparison as filter source.
 func (e *Compare) String() string {
 	if e.Op == In || e.Op == NotIn {
 		items := make([]string, len(e.Values))

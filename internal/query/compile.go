@@ -34,7 +34,7 @@ func (env *Env) Where(e Expr, args *sqldb.Args) (string, error) {
 	if e == nil {
 		return "", nil
 	}
-	if err := env.check(args); err != nil {
+	if err := env.check(args, true); err != nil {
 		return "", err
 	}
 	n := len(args.Values)
@@ -50,9 +50,14 @@ func (env *Env) Where(e Expr, args *sqldb.Args) (string, error) {
 	return out.sql, nil
 }
 
-func (env *Env) check(args *sqldb.Args) error {
+// check refuses an Env without a collection and args of another dialect;
+// args may be nil where none are needed.
+func (env *Env) check(args *sqldb.Args, need bool) error {
 	if env.Collection == nil {
 		return errors.New("query: env has no collection")
+	}
+	if args == nil && !need {
+		return nil
 	}
 	if args == nil {
 		return errors.New("query: nil args")
@@ -160,12 +165,12 @@ func splitPath(path string, pos int) ([]string, error) {
 	off := pos
 	for _, s := range segs {
 		if !segmentRE.MatchString(s) {
-			return nil, errorf(off, "invalid field path %q: a segment is letters, digits and _", path)
+			return nil, errorf(off, "invalid field path %q: each segment is letters, digits and _ only", path)
 		}
 		off += len(s) + 1
 	}
 	if !isIdentStart(path[0]) {
-		return nil, errorf(pos, "invalid field path %q: it starts with a letter or _", path)
+		return nil, errorf(pos, "invalid field path %q: it must start with a letter or _", path)
 	}
 	return segs, nil
 }

@@ -337,14 +337,14 @@ func TestOrder(t *testing.T) {
 		orderBy    string
 	}{
 		{sqldb.SQLite, "posts", "", `r."id" ASC`},
-		{sqldb.SQLite, "posts", "-created", `r."created" DESC, r."id" DESC`},
-		{sqldb.SQLite, "posts", "-created,title", `r."created" DESC, r."title" ASC NULLS FIRST, r."id" ASC`},
+		{sqldb.SQLite, "posts", "-created", `r."created" DESC NULLS LAST, r."id" DESC`},
+		{sqldb.SQLite, "posts", "-created,title", `r."created" DESC NULLS LAST, r."title" ASC NULLS FIRST, r."id" ASC`},
 		{sqldb.SQLite, "posts", "title,-views", `r."title" ASC NULLS FIRST, r."views" DESC NULLS LAST, r."id" DESC`},
 		{sqldb.SQLite, "posts", "-id,title", `r."id" DESC, r."title" ASC NULLS FIRST`},
 		{sqldb.SQLite, "posts", "meta.score,author", `json_extract(r."meta", '$."score"') ASC NULLS FIRST, r."author" ASC NULLS FIRST, r."id" ASC`},
 		{sqldb.Postgres, "posts", "-meta.a.0", `(r."meta" #> '{"a","0"}') DESC NULLS LAST, r."id" DESC`},
 		{sqldb.Postgres, "posts", "meta", `r."meta" ASC NULLS FIRST, r."id" ASC`},
-		{sqldb.SQLite, "docs", "a.b,-updated", `json_extract(r."data", '$."a"."b"') ASC NULLS FIRST, r."updated" DESC, r."id" DESC`},
+		{sqldb.SQLite, "docs", "a.b,-updated", `json_extract(r."data", '$."a"."b"') ASC NULLS FIRST, r."updated" DESC NULLS LAST, r."id" DESC`},
 		{sqldb.Postgres, "docs", "title", `(r."data" #> '{"title"}') ASC NULLS FIRST, r."id" ASC`},
 	}
 	for _, tt := range tests {
@@ -404,14 +404,14 @@ func TestAfter(t *testing.T) {
 			`[]interface {}{time.Date(2026, time.January, 2, 3, 4, 5, 6000000, time.UTC), "p1"}`},
 		{sqldb.SQLite, "-created", []any{"2026-01-02T03:04:05.006Z", "p1"}, `(r."created", r."id") < (?, ?)`,
 			`[]interface {}{"2026-01-02T03:04:05.006Z", "p1"}`},
-		{sqldb.SQLite, "views", []any{2.5, "p1"}, `(r."views" > ? OR (r."views" = ? AND r."id" > ?))`, `[]interface {}{2.5, 2.5, "p1"}`},
+		{sqldb.SQLite, "views", []any{2.5, "p1"}, `(r."views" >= ? AND (r."views" > ? OR (r."views" = ? AND r."id" > ?)))`, `[]interface {}{2.5, 2.5, 2.5, "p1"}`},
 		{sqldb.SQLite, "views", []any{nil, "p1"}, `(r."views" IS NOT NULL OR (r."views" IS NULL AND r."id" > ?))`, `[]interface {}{"p1"}`},
 		{sqldb.SQLite, "-views", []any{2.5, "p1"}, `((r."views" < ? OR r."views" IS NULL) OR (r."views" = ? AND r."id" < ?))`, `[]interface {}{2.5, 2.5, "p1"}`},
 		{sqldb.Postgres, "-views", []any{nil, "p1"}, `(r."views" IS NULL AND r."id" < $1)`, `[]interface {}{"p1"}`},
 		{sqldb.Postgres, "done,-meta.n", []any{true, `"x"`, "p1"},
-			`(r."done" > $1 OR (r."done" = $2 AND ((r."meta" #> '{"n"}') < $3::jsonb OR (r."meta" #> '{"n"}') IS NULL)) OR (r."done" = $4 AND (r."meta" #> '{"n"}') = $5::jsonb AND r."id" < $6))`,
-			`[]interface {}{true, true, "\"x\"", true, "\"x\"", "p1"}`},
-		{sqldb.SQLite, "done", []any{1.0, "p1"}, `(r."done" > ? OR (r."done" = ? AND r."id" > ?))`, `[]interface {}{true, true, "p1"}`},
+			`(r."done" >= $1 AND (r."done" > $2 OR (r."done" = $3 AND ((r."meta" #> '{"n"}') < $4::jsonb OR (r."meta" #> '{"n"}') IS NULL)) OR (r."done" = $5 AND (r."meta" #> '{"n"}') = $6::jsonb AND r."id" < $7)))`,
+			`[]interface {}{true, true, true, "\"x\"", true, "\"x\"", "p1"}`},
+		{sqldb.SQLite, "done", []any{1.0, "p1"}, `(r."done" >= ? AND (r."done" > ? OR (r."done" = ? AND r."id" > ?)))`, `[]interface {}{true, true, true, "p1"}`},
 	}
 	for _, tt := range tests {
 		sorts, _ := ParseSort(tt.sort)

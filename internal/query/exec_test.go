@@ -20,6 +20,7 @@ func runSuite(t *testing.T, e *engine) {
 	t.Run("after errors", func(t *testing.T) { testAfterErrors(t, e) })
 	t.Run("injection", func(t *testing.T) { testInjection(t, e) })
 	t.Run("limits", func(t *testing.T) { testLimits(t, e) })
+	t.Run("random", func(t *testing.T) { testRandom(t, e) })
 }
 
 func ids(s string) []string {

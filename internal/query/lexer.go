@@ -15,6 +15,7 @@ type Error struct {
 	Msg string
 }
 
+// Error formats the error as "at POS: MSG".
 func (e *Error) Error() string { return fmt.Sprintf("at %d: %s", e.Pos, e.Msg) }
 
 func errorf(pos int, format string, args ...any) *Error {

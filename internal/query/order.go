@@ -29,7 +29,8 @@ type OrderKey struct {
 	Desc bool
 
 	kind     keyKind
-	nullable bool
+	nullable bool // the key may be NULL
+	id       bool // the id: ordered as its primary key index is
 }
 
 type keyKind int
@@ -51,7 +52,7 @@ const (
 //
 // Lists and paths through relations cannot be sorted by.
 func (env *Env) Order(sorts []Sort) ([]OrderKey, error) {
-	if err := env.check(&sqldb.Args{Dialect: env.Dialect}); err != nil {
+	if err := env.check(nil, false); err != nil {
 		return nil, err
 	}
 	s := env.root()
@@ -79,13 +80,13 @@ func (env *Env) Order(sorts []Sort) ([]OrderKey, error) {
 		case tJSON:
 			k.SQL, k.kind, k.nullable = jsonExpr(env.Dialect, t), kJSON, true
 		default:
-			k.SQL, k.kind, k.nullable = t.col, keyKindOf(t.typ), !t.notNull
+			k.SQL, k.kind, k.nullable, k.id = t.col, keyKindOf(t.typ), !t.notNull, so.Path == schema.FieldID
 		}
 		keys = append(keys, k)
 	}
 	if !seen[schema.FieldID] {
 		desc := len(keys) > 0 && keys[len(keys)-1].Desc
-		keys = append(keys, OrderKey{Path: schema.FieldID, SQL: s.qual + "." + env.Dialect.Quote(schema.FieldID), Desc: desc})
+		keys = append(keys, OrderKey{Path: schema.FieldID, SQL: s.qual + "." + env.Dialect.Quote(schema.FieldID), Desc: desc, id: true})
 	}
 	return keys, nil
 }
@@ -103,19 +104,22 @@ func keyKindOf(t schema.FieldType) keyKind {
 }
 
 // OrderBy writes the ORDER BY list of keys, without the words ORDER BY:
-// `r."created" DESC NULLS LAST, r."id" DESC`.
+// `r."created" DESC NULLS LAST, r."id" DESC`. The NULLS clause is written
+// for every key but the id, which is never NULL: so the id's order is the
+// one its primary key index has in PostgreSQL, and other keys match
+// indexes built NULLS FIRST.
 func OrderBy(keys []OrderKey) string {
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		switch {
-		case k.Desc && k.nullable:
-			parts[i] = k.SQL + " DESC NULLS LAST"
-		case k.Desc:
+		case k.id && k.Desc:
 			parts[i] = k.SQL + " DESC"
-		case k.nullable:
-			parts[i] = k.SQL + " ASC NULLS FIRST"
-		default:
+		case k.id:
 			parts[i] = k.SQL + " ASC"
+		case k.Desc:
+			parts[i] = k.SQL + " DESC NULLS LAST"
+		default:
+			parts[i] = k.SQL + " ASC NULLS FIRST"
 		}
 	}
 	return strings.Join(parts, ", ")
@@ -127,7 +131,7 @@ func OrderBy(keys []OrderKey) string {
 // after a round trip through encoding/json. An error means last does not
 // fit the keys; on error args is left as it was.
 func (env *Env) After(keys []OrderKey, last []any, args *sqldb.Args) (string, error) {
-	if err := env.check(args); err != nil {
+	if err := env.check(args, true); err != nil {
 		return "", err
 	}
 	if len(keys) == 0 {
@@ -178,6 +182,17 @@ func (env *Env) After(keys []OrderKey, last []any, args *sqldb.Args) (string, er
 		}
 		return k.SQL + " = " + ph(k, v)
 	}
+	// A range on the first key, implied by the OR chain, lets the database
+	// seek in an index on that key instead of scanning from the start.
+	lead := ""
+	if k, v := keys[0], vals[0]; v != nil {
+		switch {
+		case !k.Desc:
+			lead = k.SQL + " >= " + ph(k, v)
+		case !k.nullable:
+			lead = k.SQL + " <= " + ph(k, v)
+		}
+	}
 	var terms []string
 	for i, k := range keys {
 		v := vals[i]
@@ -204,13 +219,19 @@ func (env *Env) After(keys []OrderKey, last []any, args *sqldb.Args) (string, er
 			terms = append(terms, "("+strings.Join(conj, " AND ")+")")
 		}
 	}
+	var chain string
 	switch len(terms) {
 	case 0:
 		return "FALSE", nil
 	case 1:
-		return terms[0], nil
+		chain = terms[0]
+	default:
+		chain = "(" + strings.Join(terms, " OR ") + ")"
 	}
-	return "(" + strings.Join(terms, " OR ") + ")", nil
+	if lead != "" {
+		return "(" + lead + " AND " + chain + ")", nil
+	}
+	return chain, nil
 }
 
 // keyValue checks a cursor value against its key and converts it into a

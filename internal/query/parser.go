@@ -18,8 +18,13 @@ import (
 //	        | path ["not"] "in" "(" value { "," value } ")"
 //	op      = "=" | "!=" | ">" | ">=" | "<" | "<=" | "~" | "!~"
 //	value   = string | number | "true" | "false" | "null"
+//	string  = "'" chars "'" | '"' chars '"'    (escapes: \\ \' \")
+//	number  = ["-"] digits ["." digits] [("e" | "E") ["+" | "-"] digits]
+//	path    = (letter | "_") { letter | digit | "_" | "." }
 //
-// A comparison is a unit: !title = 'a' is !(title = 'a').
+// A comparison is a unit: !title = 'a' is !(title = 'a'). A filter is at
+// most MaxLength bytes of UTF-8, nests at most MaxDepth parentheses and !,
+// and an in list holds at most MaxInItems values.
 func Parse(src string) (Expr, error) {
 	if err := checkSource(src, "filter"); err != nil {
 		return nil, err

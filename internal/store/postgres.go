@@ -20,6 +20,9 @@ func openPostgres(ctx context.Context, p Params) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: parse postgres url: %w", err)
 	}
+	// JIT compilation costs seconds on the short queries an API runs and
+	// saves nothing on them; filters through relations trigger it.
+	cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	if p.MaxConns > 0 {
 		cfg.MaxConns = int32(p.MaxConns)
 	}
