@@ -61,6 +61,7 @@ func BenchmarkCreate(b *testing.B) {
 	forEngines(b, func(b *testing.B, engine string) {
 		s, _ := benchService(b, engine, 0)
 		ctx := context.Background()
+		b.SetParallelism(25) // 50 writers on 2 cores, like 50 connections
 		b.RunParallel(func(pb *testing.PB) {
 			i := 0
 			for pb.Next() {

@@ -64,7 +64,7 @@ func openSQLite(ctx context.Context, p Params) (*DB, error) {
 	reader.SetMaxIdleConns(readers)
 	reader.SetConnMaxIdleTime(0)
 	reader.SetConnMaxLifetime(0)
-	return &DB{dialect: sqldb.SQLite, writer: writer, reader: reader}, nil
+	return &DB{dialect: sqldb.SQLite, writer: writer, reader: reader, batch: newBatcher(writer)}, nil
 }
 
 var sqliteUniqueRE = regexp.MustCompile(`UNIQUE constraint failed: [^.\s]+\.([A-Za-z0-9_]+)`)

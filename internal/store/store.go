@@ -62,6 +62,7 @@ type DB struct {
 	dialect sqldb.Dialect
 	writer  *sql.DB // SQLite: one connection; PostgreSQL: the pool
 	reader  *sql.DB // SQLite: a pool of read-only connections; PostgreSQL: the pool
+	batch   *batcher // SQLite: group commit on the writer
 	closers []func()
 	log     *slog.Logger
 }
@@ -106,14 +107,46 @@ type Tx struct {
 	*sql.Tx
 	Dialect sqldb.Dialect
 	after   []func()
+	// batched: the transaction holds other callers' writes too, so a
+	// caller's cancellation must not interrupt a statement (SQLite would
+	// roll back the whole transaction).
+	batched bool
+}
+
+const sqliteDialect = sqldb.SQLite
+
+func (tx *Tx) ctx(ctx context.Context) context.Context {
+	if tx.batched {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
+// ExecContext runs a statement in the transaction.
+func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return tx.Tx.ExecContext(tx.ctx(ctx), query, args...)
+}
+
+// QueryContext runs a query in the transaction.
+func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return tx.Tx.QueryContext(tx.ctx(ctx), query, args...)
+}
+
+// QueryRowContext runs a query for one row in the transaction.
+func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return tx.Tx.QueryRowContext(tx.ctx(ctx), query, args...)
 }
 
 // AfterCommit registers f to run once the transaction has committed.
 func (tx *Tx) AfterCommit(f func()) { tx.after = append(tx.after, f) }
 
-// Write runs fn in one transaction and commits it if fn returns nil. On
-// SQLite writes are serialized on the single writer connection.
+// Write runs fn in a transaction and commits it if fn returns nil; if fn
+// returns an error, none of its changes stay. On SQLite, concurrent writes
+// share one commit (see batcher); fn must then not keep tx past its return.
 func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) error {
+	if db.batch != nil {
+		return db.batch.write(ctx, fn)
+	}
 	sqlTx, err := db.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
@@ -143,6 +176,9 @@ func (db *DB) Ping(ctx context.Context) error {
 // Close closes every connection.
 func (db *DB) Close() error {
 	var errs []error
+	if db.batch != nil {
+		db.batch.close()
+	}
 	if db.reader != db.writer {
 		errs = append(errs, db.reader.Close())
 	}
