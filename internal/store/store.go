@@ -60,8 +60,8 @@ type Querier interface {
 // DB is an open database with the system tables in place.
 type DB struct {
 	dialect sqldb.Dialect
-	writer  *sql.DB // SQLite: one connection; PostgreSQL: the pool
-	reader  *sql.DB // SQLite: a pool of read-only connections; PostgreSQL: the pool
+	writer  *sql.DB  // SQLite: one connection; PostgreSQL: the pool
+	reader  *sql.DB  // SQLite: a pool of read-only connections; PostgreSQL: the pool
 	batch   *batcher // SQLite: group commit on the writer
 	closers []func()
 	log     *slog.Logger
