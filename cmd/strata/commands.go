@@ -230,6 +230,16 @@ func configCmd(ctx context.Context, args []string, e env) error {
 }
 
 func version(ctx context.Context, args []string, e env) error {
+	fs := flag.NewFlagSet("strata version", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() { fmt.Fprintln(fs.Output(), "Usage:\n  strata version") }
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("version takes no arguments, got %q", pos)
+	}
 	v := Version
 	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		v = bi.Main.Version

@@ -158,8 +158,8 @@ func (s *Service) openCursor(tok, qhash string) ([]any, error) {
 	if !ok {
 		return nil, bad
 	}
-	body, err1 := base64.RawURLEncoding.DecodeString(b64)
-	got, err2 := base64.RawURLEncoding.DecodeString(sig)
+	body, err1 := base64.RawURLEncoding.Strict().DecodeString(b64)
+	got, err2 := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err1 != nil || err2 != nil {
 		return nil, bad
 	}
