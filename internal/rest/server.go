@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/strata-dev/strata/internal/apperr"
@@ -41,8 +42,9 @@ type API struct {
 	ready    func(ctx context.Context) error
 	now      func() time.Time
 	// dummyHash is checked against when an email is unknown, so that a
-	// login takes as long whether or not the account exists.
-	dummyHash string
+	// login takes as long whether or not the account exists. It is made on
+	// first use: hashing costs time and memory a start need not pay.
+	dummyHash func() string
 }
 
 // New returns the API handler with every route and middleware in place.
@@ -59,7 +61,10 @@ func New(o Options) http.Handler {
 	if o.TokenTTL <= 0 {
 		o.TokenTTL = time.Hour
 	}
-	dummy, _ := auth.HashPassword("strata-dummy-password")
+	dummy := sync.OnceValue(func() string {
+		h, _ := auth.HashPassword("strata-dummy-password")
+		return h
+	})
 	a := &API{recs: o.Records, db: o.DB, signer: o.Signer, log: o.Logger, maxBody: o.MaxBodyBytes,
 		tokenTTL: o.TokenTTL, ready: o.Ready, now: o.Now, dummyHash: dummy}
 	mux := http.NewServeMux()
