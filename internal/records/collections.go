@@ -34,6 +34,7 @@ type CollectionPatch struct {
 	Type    *string         `json:"type,omitempty"`
 	Fields  []*schema.Field `json:"fields,omitempty"`
 	Indexes *[]schema.Index `json:"indexes,omitempty"`
+	Rules   *schema.Rules   `json:"rules,omitempty"`
 }
 
 // CreateCollection creates a collection from its definition.
@@ -41,10 +42,28 @@ func (s *Service) CreateCollection(ctx context.Context, in *schema.Collection) (
 	c := clone(in)
 	now := s.now().UTC().Truncate(time.Millisecond)
 	c.ID, c.Created, c.Updated = NewID(), now, now
-	for _, f := range c.Fields {
-		if f != nil {
-			f.ID = newFieldID()
+	var ve schema.ValidationError
+	for i, f := range c.Fields {
+		if f == nil {
+			continue
 		}
+		f.ID = newFieldID()
+		if f.System {
+			ve.Errors = append(ve.Errors, schema.FieldError{Field: fmt.Sprintf("fields[%d].system", i), Code: "read_only", Message: "system fields are added by the server"})
+		}
+	}
+	if c.Type == schema.Auth {
+		for _, sf := range schema.AuthFields() {
+			if c.Field(sf.Name) != nil {
+				ve.Errors = append(ve.Errors, schema.FieldError{Field: "fields", Code: "reserved", Message: fmt.Sprintf("%s is a system field of auth collections", sf.Name)})
+				continue
+			}
+			sf.ID = newFieldID()
+			c.Fields = append(c.Fields, sf)
+		}
+	}
+	if len(ve.Errors) > 0 {
+		return nil, apperr.FromValidation(&ve, "the collection definition is invalid")
 	}
 	normalizeIndexes(c)
 	up := []Op{{Op: "create", Collection: c}}
@@ -91,15 +110,35 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, p *Collecti
 					f.ID = newFieldID()
 				}
 			}
+			if prev != nil && prev.System {
+				if f.Name != prev.Name || f.Type != prev.Type {
+					ve.Errors = append(ve.Errors, schema.FieldError{Field: fmt.Sprintf("fields[%d]", i), Code: "system_field", Message: fmt.Sprintf("system field %s cannot be renamed or retyped", prev.Name)})
+					continue
+				}
+				f = *prev // its settings belong to the server
+			} else if f.System {
+				ve.Errors = append(ve.Errors, schema.FieldError{Field: fmt.Sprintf("fields[%d].system", i), Code: "read_only", Message: "system fields are added by the server"})
+				continue
+			}
 			if prev != nil && (prev.Type != f.Type || prev.Multiple != f.Multiple) {
 				ve.Errors = append(ve.Errors, schema.FieldError{Field: fmt.Sprintf("fields[%d].type", i), Code: "type_change",
 					Message: fmt.Sprintf("field %s cannot change from %s to %s; add a new field instead", prev.Name, describe(prev), describe(&f))})
 			}
 			next.Fields = append(next.Fields, &f)
 		}
+		// System fields stay even when the list leaves them out.
+		for _, f := range old.Fields {
+			if f.System && next.FieldByID(f.ID) == nil {
+				sf := *f
+				next.Fields = append(next.Fields, &sf)
+			}
+		}
 		if len(ve.Errors) > 0 {
 			return nil, apperr.FromValidation(&ve, "the collection change is invalid")
 		}
+	}
+	if p.Rules != nil {
+		next.Rules = *p.Rules
 	}
 	if p.Indexes != nil {
 		next.Indexes = *p.Indexes

@@ -224,3 +224,41 @@ func TestOpenAPIDocument(t *testing.T) {
 		t.Errorf("no path for a posts record")
 	}
 }
+
+func TestAuthCollectionSystemFields(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *testEnv) {
+		col := e.request("POST", "/api/v1/collections", map[string]any{"name": "members", "type": "auth",
+			"fields": []any{map[string]any{"name": "nick", "type": "text"}}}).status(201).json()
+		for _, name := range []string{"email", "verified", "password_hash"} {
+			fieldID(t, col, name)
+		}
+		e.request("POST", "/api/v1/collections", map[string]any{"name": "bad", "type": "auth",
+			"fields": []any{map[string]any{"name": "email", "type": "text"}}}).problem(400)
+		e.request("POST", "/api/v1/collections", map[string]any{"name": "bad", "type": "base",
+			"fields": []any{map[string]any{"name": "x", "type": "text", "system": true}}}).problem(400)
+
+		// email is required and unique; password_hash is never written or shown.
+		e.request("POST", "/api/v1/collections/members/records", map[string]any{"nick": "a"}).problem(400)
+		e.request("POST", "/api/v1/collections/members/records", map[string]any{"email": "a@example.com", "password_hash": "x"}).problem(400)
+		r := e.mustCreate("members", map[string]any{"email": "a@example.com", "nick": "a"})
+		if _, ok := r["password_hash"]; ok {
+			t.Errorf("hidden field returned: %v", r)
+		}
+		if r["verified"] != nil && r["verified"] != false {
+			t.Errorf("verified = %v", r["verified"])
+		}
+		e.request("POST", "/api/v1/collections/members/records", map[string]any{"email": "a@example.com"}).problem(409)
+		got := e.request("GET", "/api/v1/collections/members/records?fields=password_hash", nil)
+		if strings.Contains(got.Body.String(), "password_hash\":") {
+			t.Errorf("fields= revealed a hidden field: %s", got.Body)
+		}
+
+		// System fields survive a change that leaves them out, and cannot be renamed.
+		next := e.request("PATCH", "/api/v1/collections/members", map[string]any{"fields": []any{map[string]any{"name": "nick", "type": "text"}, map[string]any{"name": "bio", "type": "text"}}}).status(200).json()
+		for _, name := range []string{"email", "verified", "password_hash", "nick", "bio"} {
+			fieldID(t, next, name)
+		}
+		e.request("PATCH", "/api/v1/collections/members", map[string]any{"fields": []any{map[string]any{"id": fieldID(t, next, "email"), "name": "mail", "type": "email"}}}).problem(400)
+		e.request("GET", "/api/v1/collections/members/records/"+r["id"].(string), nil).status(200)
+	})
+}

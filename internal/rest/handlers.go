@@ -93,6 +93,7 @@ type collectionInput struct {
 	Type    string          `json:"type"`
 	Fields  []*schema.Field `json:"fields"`
 	Indexes []schema.Index  `json:"indexes"`
+	Rules   schema.Rules    `json:"rules"`
 }
 
 func (a *API) createCollection(w http.ResponseWriter, r *http.Request) error {
@@ -105,7 +106,7 @@ func (a *API) createCollection(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	c, err := a.recs.CreateCollection(r.Context(), &schema.Collection{
-		Name: in.Name, Type: schema.CollectionType(in.Type), Fields: in.Fields, Indexes: in.Indexes,
+		Name: in.Name, Type: schema.CollectionType(in.Type), Fields: in.Fields, Indexes: in.Indexes, Rules: in.Rules,
 	})
 	if err != nil {
 		return err

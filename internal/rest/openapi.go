@@ -120,10 +120,13 @@ func recordSchema(c *schema.Collection, input bool) obj {
 		props["id"] = obj{"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
 	}
 	for _, f := range c.Fields {
+		if f.Hidden || (input && f.Protected) {
+			continue
+		}
 		props[f.Name] = fieldSchema(f)
 	}
 	s := obj{"type": "object", "properties": props}
-	if c.Type == schema.Base {
+	if c.HasFields() {
 		s["additionalProperties"] = false
 	}
 	if len(required) > 0 {

@@ -46,9 +46,11 @@ func (r *Record) AppendJSON(buf []byte, fields map[string]bool, extra ...KV) ([]
 		b.WriteByte(':')
 		err = encodeValue(b, v)
 	}
-	if r.Collection != nil && r.Collection.Type == Base {
+	if r.Collection != nil && r.Collection.HasFields() {
 		for _, f := range r.Collection.Fields {
-			put(f.Name, r.Values[f.Name])
+			if !f.Hidden {
+				put(f.Name, r.Values[f.Name])
+			}
 		}
 	} else {
 		keys := make([]string, 0, len(r.Values))

@@ -57,6 +57,10 @@ func (c *Collection) Decode(body map[string]json.RawMessage, old Values, replace
 	vals := make(Values, len(c.Fields))
 	for _, f := range c.Fields {
 		raw, present := body[f.Name]
+		if present && f.System && f.Hidden {
+			ve.add(f.Name, "read_only", "%s is set by the server", f.Name)
+			continue
+		}
 		switch {
 		case present:
 			v, fe := f.Value(raw)

@@ -19,6 +19,16 @@ const (
 	// Document collections store each record as one JSON document; filters
 	// and sorts reach into nested paths.
 	Document CollectionType = "document"
+	// Auth collections are base collections whose records can sign in:
+	// they have the system fields email, verified and password_hash.
+	Auth CollectionType = "auth"
+)
+
+// System fields of auth collections.
+const (
+	FieldEmail        = "email"
+	FieldVerified     = "verified"
+	FieldPasswordHash = "password_hash"
 )
 
 // FieldType is the type of a field of a base collection.
@@ -71,6 +81,13 @@ type Field struct {
 	Multiple bool `json:"multiple,omitempty"`
 	// Collection is the target of a relation.
 	Collection string `json:"collection,omitempty"`
+	// Hidden fields are never returned by the API.
+	Hidden bool `json:"hidden,omitempty"`
+	// Protected fields can be written by superusers only.
+	Protected bool `json:"protected,omitempty"`
+	// System fields are added by Strata and cannot be dropped, renamed or
+	// retyped.
+	System bool `json:"system,omitempty"`
 
 	pattern *regexp.Regexp
 }
@@ -94,8 +111,43 @@ type Collection struct {
 	Type    CollectionType `json:"type"`
 	Fields  []*Field       `json:"fields"`
 	Indexes []Index        `json:"indexes"`
-	Created time.Time      `json:"created"`
-	Updated time.Time      `json:"updated"`
+	// Rules say who may do what; see Rules.
+	Rules   Rules     `json:"rules"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+}
+
+// Rules are the access rules of a collection, one per operation, in the
+// filter language with @request variables. A nil rule lets superusers only
+// (deny by default); an empty rule lets everyone.
+type Rules struct {
+	List   *string `json:"list"`
+	View   *string `json:"view"`
+	Create *string `json:"create"`
+	Update *string `json:"update"`
+	Delete *string `json:"delete"`
+}
+
+// Each calls f with every operation's name and rule.
+func (r *Rules) Each(f func(op string, rule *string)) {
+	f("list", r.List)
+	f("view", r.View)
+	f("create", r.Create)
+	f("update", r.Update)
+	f("delete", r.Delete)
+}
+
+// HasFields reports whether records have one column per field: base
+// and auth collections.
+func (c *Collection) HasFields() bool { return c.Type != Document }
+
+// AuthFields are the system fields every auth collection has.
+func AuthFields() []*Field {
+	return []*Field{
+		{Name: FieldEmail, Type: Email, Required: true, Unique: true, System: true},
+		{Name: FieldVerified, Type: Bool, Protected: true, System: true},
+		{Name: FieldPasswordHash, Type: Text, Hidden: true, Protected: true, System: true},
+	}
 }
 
 // Field returns the named field, or nil.
@@ -172,11 +224,11 @@ func (c *Collection) Validate(lookup func(string) *Collection) error {
 		ve.add("name", "invalid_name", "collection name %q must match %s", c.Name, nameRE)
 	}
 	switch c.Type {
-	case Base, Document:
+	case Base, Document, Auth:
 	case "":
 		c.Type = Base
 	default:
-		ve.add("type", "invalid_value", "collection type %q is not one of base, document", c.Type)
+		ve.add("type", "invalid_value", "collection type %q is not one of base, document, auth", c.Type)
 	}
 	if c.Type == Document && len(c.Fields) > 0 {
 		ve.add("fields", "invalid_value", "a document collection has no fields; its records are JSON documents")
@@ -194,6 +246,19 @@ func (c *Collection) Validate(lookup func(string) *Collection) error {
 		}
 		seen[f.Name] = true
 	}
+	if c.Type == Auth {
+		for _, want := range AuthFields() {
+			f := c.Field(want.Name)
+			if f == nil || f.Type != want.Type || !f.System {
+				ve.add("fields", "system_field", "an auth collection must keep its system field %s (%s)", want.Name, want.Type)
+			}
+		}
+	}
+	for i, f := range c.Fields {
+		if f != nil && f.System && c.Type != Auth {
+			ve.add(fmt.Sprintf("fields[%d].system", i), "invalid_value", "only auth collections have system fields")
+		}
+	}
 	for i, ix := range c.Indexes {
 		path := fmt.Sprintf("indexes[%d]", i)
 		if len(ix.Fields) == 0 {
@@ -203,7 +268,7 @@ func (c *Collection) Validate(lookup func(string) *Collection) error {
 			ve.add(path+".name", "invalid_name", "index name %q must match %s", ix.Name, nameRE)
 		}
 		for _, name := range ix.Fields {
-			if c.Type == Base && !seen[name] && name != FieldCreated && name != FieldUpdated {
+			if c.HasFields() && !seen[name] && name != FieldCreated && name != FieldUpdated {
 				ve.add(path+".fields", "unknown_field", "index field %q is not a field of the collection", name)
 			}
 			if c.Type == Document && name != FieldCreated && name != FieldUpdated {
