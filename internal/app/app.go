@@ -15,6 +15,7 @@ import (
 
 	"github.com/strata-dev/strata/internal/auth"
 	"github.com/strata-dev/strata/internal/config"
+	"github.com/strata-dev/strata/internal/identity"
 	"github.com/strata-dev/strata/internal/records"
 	"github.com/strata-dev/strata/internal/rest"
 	"github.com/strata-dev/strata/internal/store"
@@ -87,8 +88,9 @@ func (a *App) build(ctx context.Context) error {
 		}
 	}
 	a.signer, a.recs = signer, recs
+	ident := identity.New(identity.Options{DB: a.db, Records: recs, Signer: signer, Logger: a.log})
 	a.handler = rest.New(rest.Options{
-		Records: recs, DB: a.db, Signer: signer, Logger: a.log,
+		Records: recs, DB: a.db, Signer: signer, Identity: ident, Logger: a.log,
 		MaxBodyBytes: a.cfg.MaxBodyBytes, TokenTTL: a.cfg.TokenTTL, Ready: a.ready,
 	})
 	return nil

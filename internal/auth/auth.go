@@ -144,21 +144,28 @@ type Role string
 
 const (
 	RoleSuperuser Role = "superuser"
+	// RoleUser is a record of an auth collection.
+	RoleUser Role = "user"
 )
 
 // Claims are the claims of a Strata access token.
 type Claims struct {
 	Role Role `json:"role"`
+	// Collection is the auth collection of a user.
+	Collection string `json:"col,omitempty"`
+	// SessionID names the session a user's token belongs to; the token
+	// stops working when the session is revoked.
+	SessionID string `json:"sid,omitempty"`
 	jwt.RegisteredClaims
 }
 
 const issuer = "strata"
 
-// Issue signs an access token for subject with role, valid for ttl.
-func (s *Signer) Issue(subject string, role Role, ttl time.Duration, now time.Time) (string, error) {
-	c := Claims{Role: role, RegisteredClaims: jwt.RegisteredClaims{
+// Issue signs an access token for p, valid for ttl.
+func (s *Signer) Issue(p Principal, ttl time.Duration, now time.Time) (string, error) {
+	c := Claims{Role: p.Role, Collection: p.Collection, SessionID: p.SessionID, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer:    issuer,
-		Subject:   subject,
+		Subject:   p.ID,
 		IssuedAt:  jwt.NewNumericDate(now),
 		NotBefore: jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
@@ -168,12 +175,14 @@ func (s *Signer) Issue(subject string, role Role, ttl time.Duration, now time.Ti
 	return t.SignedString(s.key)
 }
 
-// Verify checks a token's signature and times and returns its claims.
-func (s *Signer) Verify(token string) (*Claims, error) {
+// Verify checks a token's signature and its times against now and returns
+// its claims.
+func (s *Signer) Verify(token string, now time.Time) (*Claims, error) {
 	var c Claims
 	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		return s.key.Public(), nil
-	}, jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithIssuer(issuer), jwt.WithExpirationRequired())
+	}, jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithIssuer(issuer), jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(func() time.Time { return now }))
 	if err != nil {
 		return nil, err
 	}
@@ -182,8 +191,10 @@ func (s *Signer) Verify(token string) (*Claims, error) {
 
 // Principal is who a request acts as.
 type Principal struct {
-	ID   string
-	Role Role
+	ID         string
+	Role       Role
+	Collection string // the auth collection of a user
+	SessionID  string
 }
 
 // IsSuperuser reports whether p is a superuser.
@@ -200,4 +211,20 @@ func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 func PrincipalFrom(ctx context.Context) *Principal {
 	p, _ := ctx.Value(ctxKey{}).(*Principal)
 	return p
+}
+
+// JWK is a public key in JSON Web Key form (RFC 8037 for Ed25519).
+type JWK struct {
+	Kty string `json:"kty"`
+	Crv string `json:"crv"`
+	X   string `json:"x"`
+	Kid string `json:"kid"`
+	Alg string `json:"alg"`
+	Use string `json:"use"`
+}
+
+// JWKS returns the public keys that verify Strata's tokens.
+func (s *Signer) JWKS() map[string][]JWK {
+	pub := s.key.Public().(ed25519.PublicKey)
+	return map[string][]JWK{"keys": {{Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(pub), Kid: s.kid, Alg: "EdDSA", Use: "sig"}}}
 }

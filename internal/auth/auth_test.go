@@ -52,29 +52,29 @@ func TestSignerTokens(t *testing.T) {
 		t.Fatalf("reloaded key differs: %v", err)
 	}
 	now := time.Now()
-	tok, err := s.Issue("u1", RoleSuperuser, time.Hour, now)
+	tok, err := s.Issue(Principal{ID: "u1", Role: RoleSuperuser}, time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := again.Verify(tok)
+	c, err := again.Verify(tok, now)
 	if err != nil || c.Subject != "u1" || c.Role != RoleSuperuser {
 		t.Fatalf("verify: %+v %v", c, err)
 	}
-	expired, _ := s.Issue("u1", RoleSuperuser, time.Minute, now.Add(-2*time.Hour))
-	if _, err := s.Verify(expired); err == nil {
+	expired, _ := s.Issue(Principal{ID: "u1", Role: RoleSuperuser}, time.Minute, now.Add(-2*time.Hour))
+	if _, err := s.Verify(expired, now); err == nil {
 		t.Errorf("expired token accepted")
 	}
 	other, _ := LoadSigner(t.TempDir())
-	foreign, _ := other.Issue("u1", RoleSuperuser, time.Hour, now)
-	if _, err := s.Verify(foreign); err == nil {
+	foreign, _ := other.Issue(Principal{ID: "u1", Role: RoleSuperuser}, time.Hour, now)
+	if _, err := s.Verify(foreign, now); err == nil {
 		t.Errorf("token of another key accepted")
 	}
 	parts := strings.Split(tok, ".")
-	if _, err := s.Verify(parts[0] + "." + parts[1] + "x." + parts[2]); err == nil {
+	if _, err := s.Verify(parts[0] + "." + parts[1] + "x." + parts[2], now); err == nil {
 		t.Errorf("tampered token accepted")
 	}
 	// alg=none must never pass.
-	if _, err := s.Verify("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + parts[1] + "."); err == nil {
+	if _, err := s.Verify("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + parts[1] + ".", now); err == nil {
 		t.Errorf("unsigned token accepted")
 	}
 	if string(s.Secret("cursor")) == string(s.Secret("other")) {

@@ -32,6 +32,9 @@ type WriteOptions struct {
 	BodyHash       string
 	// Scope separates the keys of different callers.
 	Scope string
+	// Set holds values the server writes into fields after the body has
+	// been validated, such as a password hash.
+	Set schema.Values
 }
 
 // Created is the outcome of a create. Replay is set, instead of Record,
@@ -56,6 +59,9 @@ func (s *Service) Create(ctx context.Context, name string, body map[string]json.
 	vals, id, err := c.Decode(body, nil, false)
 	if err != nil {
 		return nil, apperr.FromValidation(err, "the record is invalid")
+	}
+	for k, v := range o.Set {
+		vals[k] = v
 	}
 	now := s.now().UTC()
 	if id == "" {

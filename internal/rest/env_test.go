@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/strata-dev/strata/internal/auth"
+	"github.com/strata-dev/strata/internal/identity"
 	"github.com/strata-dev/strata/internal/records"
 	"github.com/strata-dev/strata/internal/rest"
 	"github.com/strata-dev/strata/internal/store"
@@ -28,7 +29,11 @@ type testEnv struct {
 	recs   *records.Service
 	token  string
 	migDir string
+	// skew moves the clock of the identity service and token checks.
+	skew time.Duration
 }
+
+func (e *testEnv) clock() time.Time { return time.Now().Add(e.skew) }
 
 const (
 	adminEmail    = "admin@example.com"
@@ -53,11 +58,14 @@ func newEnv(t *testing.T, engine string) *testEnv {
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	migDir := dir + "/migrations"
+	e := &testEnv{t: t, engine: engine, db: db, migDir: migDir}
 	recs, err := records.New(ctx, records.Options{DB: db, Secret: signer.Secret("cursor"), MigrationsDir: migDir, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := rest.New(rest.Options{Records: recs, DB: db, Signer: signer, Logger: log, MaxBodyBytes: 64 << 10})
+	ident := identity.New(identity.Options{DB: db, Records: recs, Signer: signer, Logger: log, Now: e.clock})
+	h := rest.New(rest.Options{Records: recs, DB: db, Signer: signer, Identity: ident, Logger: log, MaxBodyBytes: 64 << 10, Now: e.clock})
+	e.h, e.recs = h, recs
 	hash, err := auth.HashPassword(adminPassword)
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +77,6 @@ func newEnv(t *testing.T, engine string) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{t: t, engine: engine, h: h, db: db, recs: recs, migDir: migDir}
 	res := e.anon("POST", "/api/v1/admin/login", map[string]string{"email": adminEmail, "password": adminPassword})
 	res.status(200)
 	e.token = res.json()["access_token"].(string)

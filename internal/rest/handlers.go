@@ -56,7 +56,7 @@ func (a *API) adminLogin(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return denied
 	}
-	tok, err := a.signer.Issue(u.ID, auth.RoleSuperuser, a.tokenTTL, a.now())
+	tok, err := a.signer.Issue(auth.Principal{ID: u.ID, Role: auth.RoleSuperuser}, a.tokenTTL, a.now())
 	if err != nil {
 		return err
 	}

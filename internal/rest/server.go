@@ -13,6 +13,7 @@ import (
 	"github.com/strata-dev/strata/internal/apperr"
 	"github.com/strata-dev/strata/internal/auth"
 	"github.com/strata-dev/strata/internal/httpx"
+	"github.com/strata-dev/strata/internal/identity"
 	"github.com/strata-dev/strata/internal/records"
 	"github.com/strata-dev/strata/internal/store"
 )
@@ -22,6 +23,7 @@ type Options struct {
 	Records      *records.Service
 	DB           *store.DB
 	Signer       *auth.Signer
+	Identity     *identity.Service
 	Logger       *slog.Logger
 	MaxBodyBytes int64
 	TokenTTL     time.Duration
@@ -36,6 +38,7 @@ type API struct {
 	recs     *records.Service
 	db       *store.DB
 	signer   *auth.Signer
+	ident    *identity.Service
 	log      *slog.Logger
 	maxBody  int64
 	tokenTTL time.Duration
@@ -65,7 +68,7 @@ func New(o Options) http.Handler {
 		h, _ := auth.HashPassword("strata-dummy-password")
 		return h
 	})
-	a := &API{recs: o.Records, db: o.DB, signer: o.Signer, log: o.Logger, maxBody: o.MaxBodyBytes,
+	a := &API{recs: o.Records, db: o.DB, signer: o.Signer, ident: o.Identity, log: o.Logger, maxBody: o.MaxBodyBytes,
 		tokenTTL: o.TokenTTL, ready: o.Ready, now: o.Now, dummyHash: dummy}
 	mux := http.NewServeMux()
 	a.routes(mux)
@@ -77,6 +80,13 @@ func (a *API) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.Handle("POST /api/v1/admin/login", a.handle(a.adminLogin))
 	mux.Handle("GET /api/v1/openapi.json", a.handle(a.openAPI))
+	mux.Handle("GET /.well-known/jwks.json", a.handle(a.jwks))
+
+	mux.Handle("POST /api/v1/auth/{collection}/register", a.handle(a.register))
+	mux.Handle("POST /api/v1/auth/{collection}/login", a.handle(a.login))
+	mux.Handle("POST /api/v1/auth/{collection}/refresh", a.handle(a.refresh))
+	mux.Handle("POST /api/v1/auth/{collection}/logout", a.handle(a.logout))
+	mux.Handle("GET /api/v1/auth/{collection}/me", a.handle(a.me))
 
 	mux.Handle("GET /api/v1/collections", a.superuser(a.listCollections))
 	mux.Handle("POST /api/v1/collections", a.superuser(a.createCollection))
@@ -120,13 +130,20 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 			httpx.Error(w, r, a.log, apperr.New(apperr.Unauthorized, "the Authorization header must be \"Bearer <token>\""))
 			return
 		}
-		claims, err := a.signer.Verify(strings.TrimSpace(token))
+		claims, err := a.signer.Verify(strings.TrimSpace(token), a.now())
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="strata", error="invalid_token"`)
 			httpx.Error(w, r, a.log, apperr.Wrap(apperr.Unauthorized, err, "the access token is invalid or expired"))
 			return
 		}
-		p := &auth.Principal{ID: claims.Subject, Role: claims.Role}
+		p := &auth.Principal{ID: claims.Subject, Role: claims.Role, Collection: claims.Collection, SessionID: claims.SessionID}
+		if p.SessionID != "" {
+			if err := a.checkSession(r.Context(), p); err != nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="strata", error="invalid_token"`)
+				httpx.Error(w, r, a.log, err)
+				return
+			}
+		}
 		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
 	})
 }

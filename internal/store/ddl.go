@@ -41,6 +41,22 @@ var systemTables = []string{
 		expires TEXT NOT NULL,
 		PRIMARY KEY (scope, key))`,
 	`CREATE INDEX IF NOT EXISTS _idempotency_expires ON _idempotency (expires)`,
+	`CREATE TABLE IF NOT EXISTS _sessions (
+		id TEXT PRIMARY KEY,
+		collection TEXT NOT NULL,
+		record_id TEXT NOT NULL,
+		created TEXT NOT NULL,
+		expires TEXT NOT NULL,
+		revoked TEXT,
+		user_agent TEXT NOT NULL,
+		ip TEXT NOT NULL)`,
+	`CREATE INDEX IF NOT EXISTS _sessions_record ON _sessions (collection, record_id)`,
+	`CREATE TABLE IF NOT EXISTS _refresh_tokens (
+		hash TEXT PRIMARY KEY,
+		session_id TEXT NOT NULL,
+		created TEXT NOT NULL,
+		used TEXT)`,
+	`CREATE INDEX IF NOT EXISTS _refresh_tokens_session ON _refresh_tokens (session_id)`,
 }
 
 func (db *DB) createSystemTables(ctx context.Context) error {

@@ -407,3 +407,25 @@ func decode(f *schema.Field, v any) (any, error) {
 	}
 	return nil, fmt.Errorf("unexpected %T for a %s field", v, f.Type)
 }
+
+// SetField writes one field of a record; it returns ErrNotFound when no
+// record has the id.
+func SetField(ctx context.Context, tx *Tx, c *schema.Collection, id, field string, value any) error {
+	if c.Field(field) == nil {
+		return fmt.Errorf("set %s: no such field in %s", field, c.Name)
+	}
+	v, err := encode(tx.Dialect, value)
+	if err != nil {
+		return err
+	}
+	a := args(tx.Dialect)
+	stmt := fmt.Sprintf(`UPDATE %s SET %s = %s WHERE "id" = %s`, tx.Dialect.Quote(c.Name), tx.Dialect.Quote(field), a.Add(v), a.Add(id))
+	res, err := tx.ExecContext(ctx, stmt, a.Values...)
+	if err != nil {
+		return fmt.Errorf("set %s.%s: %w", c.Name, field, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

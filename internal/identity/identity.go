@@ -1,0 +1,305 @@
+// Package identity signs in the records of auth collections: registration,
+// password login, sessions with rotating refresh tokens, and logout.
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/strata-dev/strata/internal/apperr"
+	"github.com/strata-dev/strata/internal/auth"
+	"github.com/strata-dev/strata/internal/records"
+	"github.com/strata-dev/strata/internal/schema"
+	"github.com/strata-dev/strata/internal/store"
+)
+
+// Options configures a Service.
+type Options struct {
+	DB      *store.DB
+	Records *records.Service
+	Signer  *auth.Signer
+	Logger  *slog.Logger
+	// AccessTTL is how long an access token lives; RefreshTTL how long a
+	// session lives without being refreshed.
+	AccessTTL, RefreshTTL time.Duration
+	// MinPassword is the shortest password accepted at registration.
+	MinPassword int
+	Now         func() time.Time
+}
+
+// Service runs sign-in flows.
+type Service struct {
+	o     Options
+	decoy func() string
+}
+
+// New returns a Service.
+func New(o Options) *Service {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.AccessTTL <= 0 {
+		o.AccessTTL = 15 * time.Minute
+	}
+	if o.RefreshTTL <= 0 {
+		o.RefreshTTL = 30 * 24 * time.Hour
+	}
+	if o.MinPassword <= 0 {
+		o.MinPassword = 10
+	}
+	return &Service{o: o, decoy: sync.OnceValue(func() string {
+		h, _ := auth.HashPassword("strata-decoy-password")
+		return h
+	})}
+}
+
+// Client describes where a request comes from, for the session list.
+type Client struct {
+	UserAgent string
+	IP        string
+}
+
+// Tokens answer a login or refresh.
+type Tokens struct {
+	AccessToken  string
+	RefreshToken string
+	ExpiresIn    int
+	Record       *schema.Record
+}
+
+func (s *Service) authCollection(ctx context.Context, name string) (*schema.Collection, error) {
+	c, err := s.o.Records.Collection(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if c.Type != schema.Auth {
+		return nil, apperr.New(apperr.NotFound, "%s is not an auth collection", name)
+	}
+	return c, nil
+}
+
+// Register creates a record in an auth collection from body, which holds
+// email, password and the collection's other fields. Registration is open
+// when the collection has a create rule.
+func (s *Service) Register(ctx context.Context, collection string, body map[string]json.RawMessage) (*schema.Record, error) {
+	c, err := s.authCollection(ctx, collection)
+	if err != nil {
+		return nil, err
+	}
+	if c.Rules.Create == nil {
+		return nil, apperr.New(apperr.Forbidden, "registration in %s is closed", collection)
+	}
+	var password string
+	raw, ok := body["password"]
+	if !ok || json.Unmarshal(raw, &password) != nil {
+		return nil, fieldErr("password", "required", "password is required and must be a string")
+	}
+	if n := utf8.RuneCountInString(password); n < s.o.MinPassword || n > 256 {
+		return nil, fieldErr("password", "weak_password", "password must be 10 to 256 characters")
+	}
+	for _, k := range []string{schema.FieldVerified} {
+		if _, ok := body[k]; ok {
+			return nil, fieldErr(k, "read_only", k+" is set by the server")
+		}
+	}
+	rest := make(map[string]json.RawMessage, len(body))
+	for k, v := range body {
+		if k != "password" {
+			rest[k] = v
+		}
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return nil, err
+	}
+	created, err := s.o.Records.Create(ctx, collection, rest, records.WriteOptions{
+		Set: schema.Values{schema.FieldPasswordHash: hash, schema.FieldVerified: false},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return created.Record, nil
+}
+
+func fieldErr(field, code, msg string) error {
+	return &apperr.Error{Kind: apperr.Invalid, Msg: "the request is invalid",
+		Fields: []schema.FieldError{{Field: field, Code: code, Message: msg}}}
+}
+
+var errDenied = apperr.New(apperr.Unauthorized, "the email or password is wrong")
+
+// Login checks an email and password and opens a session.
+func (s *Service) Login(ctx context.Context, collection, email, password string, cl Client) (*Tokens, error) {
+	c, err := s.authCollection(ctx, collection)
+	if err != nil {
+		return nil, err
+	}
+	email = strings.TrimSpace(email)
+	rec, err := store.FindRecordBy(ctx, s.o.DB.Reader(), s.o.DB.Dialect(), c, schema.FieldEmail, email)
+	if errors.Is(err, store.ErrNotFound) {
+		auth.CheckPassword(s.decoy(), password) // take as long as a real check
+		s.o.Logger.InfoContext(ctx, "security: login failed", "collection", collection, "reason", "unknown email", "ip", cl.IP)
+		return nil, errDenied
+	}
+	if err != nil {
+		return nil, err
+	}
+	hash, _ := rec.Values[schema.FieldPasswordHash].(string)
+	if hash == "" {
+		auth.CheckPassword(s.decoy(), password)
+		return nil, errDenied
+	}
+	ok, rehash, err := auth.CheckPassword(hash, password)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		s.o.Logger.InfoContext(ctx, "security: login failed", "collection", collection, "record", rec.ID, "reason", "wrong password", "ip", cl.IP)
+		return nil, errDenied
+	}
+	now := s.o.Now().UTC()
+	sess := &store.Session{ID: records.NewID(), Collection: collection, RecordID: rec.ID, Created: now,
+		Expires: now.Add(s.o.RefreshTTL), UserAgent: cl.UserAgent, IP: cl.IP}
+	refresh := newToken()
+	err = s.o.DB.Write(ctx, func(tx *store.Tx) error {
+		if rehash {
+			if h, err := auth.HashPassword(password); err == nil {
+				if err := store.SetField(ctx, tx, c, rec.ID, schema.FieldPasswordHash, h); err != nil {
+					return err
+				}
+			}
+		}
+		if err := store.InsertSession(ctx, tx, sess); err != nil {
+			return err
+		}
+		return store.InsertRefreshToken(ctx, tx, hashToken(refresh), sess.ID, now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.o.Logger.InfoContext(ctx, "security: login", "collection", collection, "record", rec.ID, "session", sess.ID, "ip", cl.IP)
+	return s.tokens(rec, sess, refresh, now)
+}
+
+func (s *Service) tokens(rec *schema.Record, sess *store.Session, refresh string, now time.Time) (*Tokens, error) {
+	access, err := s.o.Signer.Issue(auth.Principal{ID: rec.ID, Role: auth.RoleUser, Collection: sess.Collection, SessionID: sess.ID}, s.o.AccessTTL, now)
+	if err != nil {
+		return nil, err
+	}
+	return &Tokens{AccessToken: access, RefreshToken: refresh, ExpiresIn: int(s.o.AccessTTL.Seconds()), Record: rec}, nil
+}
+
+var errBadRefresh = apperr.New(apperr.Unauthorized, "the refresh token is invalid, expired or revoked")
+
+// Refresh trades a refresh token for new tokens. Each refresh token works
+// once: a second use means it was stolen, and the whole session is revoked.
+func (s *Service) Refresh(ctx context.Context, collection, token string, cl Client) (*Tokens, error) {
+	c, err := s.authCollection(ctx, collection)
+	if err != nil {
+		return nil, err
+	}
+	now := s.o.Now().UTC()
+	next := newToken()
+	var sess *store.Session
+	var reused bool
+	err = s.o.DB.Write(ctx, func(tx *store.Tx) error {
+		sid, used, err := store.UseRefreshToken(ctx, tx, hashToken(token), now)
+		if err != nil {
+			return err
+		}
+		if sess, err = store.FindSession(ctx, tx, tx.Dialect, sid); err != nil {
+			return err
+		}
+		if used {
+			// Commit the revocation, then refuse.
+			reused = true
+			if err := store.RevokeSession(ctx, tx, sid, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			return nil
+		}
+		if !sess.Active(now) || sess.Collection != collection {
+			return store.ErrNotFound
+		}
+		if err := store.ExtendSession(ctx, tx, sid, now.Add(s.o.RefreshTTL)); err != nil {
+			return err
+		}
+		return store.InsertRefreshToken(ctx, tx, hashToken(next), sid, now)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errBadRefresh
+	}
+	if err != nil {
+		return nil, err
+	}
+	if reused {
+		s.o.Logger.WarnContext(ctx, "security: refresh token reused; session revoked",
+			"collection", collection, "record", sess.RecordID, "session", sess.ID, "ip", cl.IP, "user_agent", cl.UserAgent)
+		return nil, errBadRefresh
+	}
+	rec, err := store.GetRecord(ctx, s.o.DB.Reader(), s.o.DB.Dialect(), c, sess.RecordID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errBadRefresh
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.tokens(rec, sess, next, now)
+}
+
+// Logout revokes the caller's session.
+func (s *Service) Logout(ctx context.Context, p *auth.Principal) error {
+	if p == nil || p.SessionID == "" {
+		return apperr.New(apperr.Unauthorized, "sign in first")
+	}
+	err := s.o.DB.Write(ctx, func(tx *store.Tx) error {
+		return store.RevokeSession(ctx, tx, p.SessionID, s.o.Now().UTC())
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// Me returns the caller's own record.
+func (s *Service) Me(ctx context.Context, collection string, p *auth.Principal) (*schema.Record, error) {
+	if p == nil || p.Role != auth.RoleUser || p.Collection != collection {
+		return nil, apperr.New(apperr.Unauthorized, "sign in to %s first", collection)
+	}
+	return s.o.Records.Get(ctx, collection, p.ID)
+}
+
+// CheckSession fails when the session of p's token has ended.
+func (s *Service) CheckSession(ctx context.Context, p *auth.Principal) error {
+	sess, err := store.FindSession(ctx, s.o.DB.Reader(), s.o.DB.Dialect(), p.SessionID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (!sess.Active(s.o.Now()) || sess.RecordID != p.ID)) {
+		return apperr.New(apperr.Unauthorized, "the session has ended; sign in again")
+	}
+	return err
+}
+
+func newToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// hashToken is how refresh tokens are stored: they are random, so a fast
+// hash is enough.
+func hashToken(t string) string {
+	sum := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,128 @@
+package rest
+
+import (
+	"context"
+	"net"
+	"net/http"
+
+	"github.com/strata-dev/strata/internal/apperr"
+	"github.com/strata-dev/strata/internal/auth"
+	"github.com/strata-dev/strata/internal/httpx"
+	"github.com/strata-dev/strata/internal/identity"
+)
+
+// checkSession refuses a user token whose session has ended.
+func (a *API) checkSession(ctx context.Context, p *auth.Principal) error {
+	if a.ident == nil {
+		return apperr.New(apperr.Unauthorized, "user sessions are not served here")
+	}
+	return a.ident.CheckSession(ctx, p)
+}
+
+func client(r *http.Request) identity.Client {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	return identity.Client{UserAgent: r.UserAgent(), IP: ip}
+}
+
+type userTokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	Record       any    `json:"record"`
+}
+
+func writeTokens(w http.ResponseWriter, t *identity.Tokens) {
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.JSON(w, http.StatusOK, userTokens{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken,
+		TokenType: "Bearer", ExpiresIn: t.ExpiresIn, Record: t.Record})
+}
+
+func (a *API) register(w http.ResponseWriter, r *http.Request) error {
+	body, err := httpx.ReadJSON(w, r, a.maxBody)
+	if err != nil {
+		return err
+	}
+	obj, err := httpx.DecodeObject(body)
+	if err != nil {
+		return err
+	}
+	rec, err := a.ident.Register(r.Context(), r.PathValue("collection"), obj)
+	if err != nil {
+		return err
+	}
+	httpx.JSON(w, http.StatusCreated, rec)
+	return nil
+}
+
+func (a *API) login(w http.ResponseWriter, r *http.Request) error {
+	body, err := httpx.ReadJSON(w, r, a.maxBody)
+	if err != nil {
+		return err
+	}
+	var req loginRequest
+	if err := httpx.DecodeStrict(body, &req); err != nil {
+		return err
+	}
+	if req.Email == "" || req.Password == "" {
+		return apperr.New(apperr.Invalid, "email and password are required")
+	}
+	t, err := a.ident.Login(r.Context(), r.PathValue("collection"), req.Email, req.Password, client(r))
+	if err != nil {
+		return err
+	}
+	writeTokens(w, t)
+	return nil
+}
+
+func (a *API) refresh(w http.ResponseWriter, r *http.Request) error {
+	body, err := httpx.ReadJSON(w, r, a.maxBody)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := httpx.DecodeStrict(body, &req); err != nil {
+		return err
+	}
+	if req.RefreshToken == "" {
+		return apperr.New(apperr.Invalid, "refresh_token is required")
+	}
+	t, err := a.ident.Refresh(r.Context(), r.PathValue("collection"), req.RefreshToken, client(r))
+	if err != nil {
+		return err
+	}
+	writeTokens(w, t)
+	return nil
+}
+
+func (a *API) logout(w http.ResponseWriter, r *http.Request) error {
+	p := auth.PrincipalFrom(r.Context())
+	if p == nil || p.Collection != r.PathValue("collection") {
+		return apperr.New(apperr.Unauthorized, "sign in to %s first", r.PathValue("collection"))
+	}
+	if err := a.ident.Logout(r.Context(), p); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) me(w http.ResponseWriter, r *http.Request) error {
+	rec, err := a.ident.Me(r.Context(), r.PathValue("collection"), auth.PrincipalFrom(r.Context()))
+	if err != nil {
+		return err
+	}
+	httpx.JSON(w, http.StatusOK, rec)
+	return nil
+}
+
+func (a *API) jwks(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	httpx.JSON(w, http.StatusOK, a.signer.JWKS())
+	return nil
+}

@@ -1,0 +1,97 @@
+package rest_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func (e *testEnv) as(token, method, path string, body any) *response {
+	e.t.Helper()
+	return e.send(method, path, body, "Authorization", "Bearer "+token)
+}
+
+func TestUserSignIn(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *testEnv) {
+		e.request("POST", "/api/v1/collections", map[string]any{"name": "members", "type": "auth",
+			"fields": []any{map[string]any{"name": "nick", "type": "text", "required": true}},
+			"rules":  map[string]any{"create": ""}}).status(201)
+		e.request("POST", "/api/v1/collections", map[string]any{"name": "staff", "type": "auth"}).status(201)
+		base := "/api/v1/auth/members/"
+
+		// Register.
+		reg := e.anon("POST", base+"register", map[string]any{"email": "ada@example.com", "password": "a long password", "nick": "ada"}).status(201).json()
+		if _, ok := reg["password_hash"]; ok || reg["email"] != "ada@example.com" || reg["verified"] != false {
+			t.Errorf("registered record: %v", reg)
+		}
+		e.anon("POST", base+"register", map[string]any{"email": "ada@example.com", "password": "a long password", "nick": "x"}).problem(409)
+		e.anon("POST", base+"register", map[string]any{"email": "bob@example.com", "password": "short", "nick": "x"}).problem(400)
+		e.anon("POST", base+"register", map[string]any{"email": "bob@example.com", "nick": "x"}).problem(400)
+		e.anon("POST", base+"register", map[string]any{"email": "bob@example.com", "password": "a long password"}).problem(400)
+		e.anon("POST", base+"register", map[string]any{"email": "bob@example.com", "password": "a long password", "nick": "b", "verified": true}).problem(400)
+		e.anon("POST", "/api/v1/auth/staff/register", map[string]any{"email": "eve@example.com", "password": "a long password"}).problem(403)
+		e.anon("POST", "/api/v1/auth/posts/register", map[string]any{"email": "eve@example.com", "password": "a long password"}).problem(404)
+
+		// Login: one answer for a wrong password and an unknown email.
+		wrong := e.anon("POST", base+"login", map[string]any{"email": "ada@example.com", "password": "wrong password"}).problem(401)
+		unknown := e.anon("POST", base+"login", map[string]any{"email": "nobody@example.com", "password": "wrong password"}).problem(401)
+		if wrong["detail"] != unknown["detail"] {
+			t.Errorf("login answers reveal which emails exist: %q vs %q", wrong["detail"], unknown["detail"])
+		}
+		login := e.anon("POST", base+"login", map[string]any{"email": "ada@example.com", "password": "a long password"}).status(200).json()
+		access, refresh := login["access_token"].(string), login["refresh_token"].(string)
+		if login["token_type"] != "Bearer" || login["expires_in"].(float64) <= 0 || login["record"].(map[string]any)["id"] != reg["id"] {
+			t.Errorf("login answer: %v", login)
+		}
+
+		// The token carries its key id, published in the JWKS.
+		header, _ := base64.RawURLEncoding.DecodeString(strings.Split(access, ".")[0])
+		var h map[string]any
+		json.Unmarshal(header, &h)
+		jwks := e.anon("GET", "/.well-known/jwks.json", nil).status(200).json()
+		key := jwks["keys"].([]any)[0].(map[string]any)
+		if h["kid"] == nil || h["kid"] != key["kid"] || h["alg"] != "EdDSA" || key["crv"] != "Ed25519" {
+			t.Errorf("token header %v, jwks %v", h, jwks)
+		}
+
+		me := e.as(access, "GET", base+"me", nil).status(200).json()
+		if me["id"] != reg["id"] || me["nick"] != "ada" {
+			t.Errorf("me: %v", me)
+		}
+		e.as(access, "GET", "/api/v1/auth/staff/me", nil).problem(401)
+		e.anon("GET", base+"me", nil).problem(401)
+		// Users are not superusers.
+		e.as(access, "GET", "/api/v1/collections", nil).problem(403)
+
+		// Refresh rotates the token; a reused one revokes the session.
+		r1 := e.anon("POST", base+"refresh", map[string]any{"refresh_token": refresh}).status(200).json()
+		refresh2, access2 := r1["refresh_token"].(string), r1["access_token"].(string)
+		if refresh2 == refresh {
+			t.Fatal("refresh token not rotated")
+		}
+		e.as(access2, "GET", base+"me", nil).status(200)
+		e.anon("POST", base+"refresh", map[string]any{"refresh_token": refresh}).problem(401) // replay
+		e.anon("POST", base+"refresh", map[string]any{"refresh_token": refresh2}).problem(401)
+		e.as(access2, "GET", base+"me", nil).problem(401)
+		e.anon("POST", base+"refresh", map[string]any{"refresh_token": "made-up"}).problem(401)
+		e.anon("POST", "/api/v1/auth/staff/refresh", map[string]any{"refresh_token": refresh2}).problem(401)
+
+		// Logout ends the session.
+		l2 := e.anon("POST", base+"login", map[string]any{"email": "ada@example.com", "password": "a long password"}).status(200).json()
+		tok := l2["access_token"].(string)
+		e.as(tok, "GET", base+"me", nil).status(200)
+		e.as(tok, "POST", base+"logout", nil).status(204)
+		e.as(tok, "GET", base+"me", nil).problem(401)
+		e.anon("POST", base+"refresh", map[string]any{"refresh_token": l2["refresh_token"]}).problem(401)
+
+		// Access tokens expire.
+		l3 := e.anon("POST", base+"login", map[string]any{"email": "ada@example.com", "password": "a long password"}).status(200).json()
+		e.skew = 16 * time.Minute
+		e.as(l3["access_token"].(string), "GET", base+"me", nil).problem(401)
+		fresh := e.anon("POST", base+"refresh", map[string]any{"refresh_token": l3["refresh_token"]}).status(200).json()
+		e.as(fresh["access_token"].(string), "GET", base+"me", nil).status(200)
+		e.skew = 0
+	})
+}

@@ -1,0 +1,141 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/strata-dev/strata/internal/schema"
+	"github.com/strata-dev/strata/internal/sqldb"
+)
+
+// Session is a signed-in device of an auth record: a family of refresh
+// tokens, each used once.
+type Session struct {
+	ID         string
+	Collection string
+	RecordID   string
+	Created    time.Time
+	Expires    time.Time
+	Revoked    *time.Time
+	UserAgent  string
+	IP         string
+}
+
+// Active reports whether the session can still be used at now.
+func (s *Session) Active(now time.Time) bool { return s.Revoked == nil && now.Before(s.Expires) }
+
+// InsertSession stores a new session.
+func InsertSession(ctx context.Context, tx *Tx, s *Session) error {
+	a := args(tx.Dialect)
+	stmt := fmt.Sprintf(`INSERT INTO _sessions (id, collection, record_id, created, expires, user_agent, ip) VALUES (%s, %s, %s, %s, %s, %s, %s)`,
+		a.Add(s.ID), a.Add(s.Collection), a.Add(s.RecordID), a.Add(stamp(s.Created)), a.Add(stamp(s.Expires)), a.Add(s.UserAgent), a.Add(s.IP))
+	if _, err := tx.ExecContext(ctx, stmt, a.Values...); err != nil {
+		return fmt.Errorf("insert session: %w", err)
+	}
+	return nil
+}
+
+// FindSession returns the session with the id, or ErrNotFound.
+func FindSession(ctx context.Context, q Querier, d sqldb.Dialect, id string) (*Session, error) {
+	a := args(d)
+	row := q.QueryRowContext(ctx, `SELECT id, collection, record_id, created, expires, revoked, user_agent, ip FROM _sessions WHERE id = `+a.Add(id), a.Values...)
+	var s Session
+	var created, expires string
+	var revoked sql.NullString
+	if err := row.Scan(&s.ID, &s.Collection, &s.RecordID, &created, &expires, &revoked, &s.UserAgent, &s.IP); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("find session: %w", err)
+	}
+	s.Created, _ = time.Parse(schema.TimeLayout, created)
+	s.Expires, _ = time.Parse(schema.TimeLayout, expires)
+	if revoked.Valid {
+		t, _ := time.Parse(schema.TimeLayout, revoked.String)
+		s.Revoked = &t
+	}
+	return &s, nil
+}
+
+// ExtendSession moves a session's expiry.
+func ExtendSession(ctx context.Context, tx *Tx, id string, expires time.Time) error {
+	a := args(tx.Dialect)
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE _sessions SET expires = %s WHERE id = %s`, a.Add(stamp(expires)), a.Add(id)), a.Values...)
+	return err
+}
+
+// RevokeSession ends a session; it returns ErrNotFound when no active
+// session has the id.
+func RevokeSession(ctx context.Context, tx *Tx, id string, now time.Time) error {
+	a := args(tx.Dialect)
+	res, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE _sessions SET revoked = %s WHERE id = %s AND revoked IS NULL`, a.Add(stamp(now)), a.Add(id)), a.Values...)
+	if err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// InsertRefreshToken stores the hash of a refresh token of a session.
+func InsertRefreshToken(ctx context.Context, tx *Tx, hash, sessionID string, now time.Time) error {
+	a := args(tx.Dialect)
+	stmt := fmt.Sprintf(`INSERT INTO _refresh_tokens (hash, session_id, created) VALUES (%s, %s, %s)`, a.Add(hash), a.Add(sessionID), a.Add(stamp(now)))
+	if _, err := tx.ExecContext(ctx, stmt, a.Values...); err != nil {
+		return fmt.Errorf("insert refresh token: %w", err)
+	}
+	return nil
+}
+
+// UseRefreshToken marks the token with the hash used and returns its
+// session id. used reports that it had been used before: a replay.
+// It returns ErrNotFound for an unknown token.
+func UseRefreshToken(ctx context.Context, tx *Tx, hash string, now time.Time) (sessionID string, used bool, err error) {
+	a := args(tx.Dialect)
+	var prev sql.NullString
+	err = tx.QueryRowContext(ctx, `SELECT session_id, used FROM _refresh_tokens WHERE hash = `+a.Add(hash)+forUpdate(tx.Dialect), a.Values...).Scan(&sessionID, &prev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, ErrNotFound
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("find refresh token: %w", err)
+	}
+	if prev.Valid {
+		return sessionID, true, nil
+	}
+	a = args(tx.Dialect)
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE _refresh_tokens SET used = %s WHERE hash = %s`, a.Add(stamp(now)), a.Add(hash)), a.Values...); err != nil {
+		return "", false, fmt.Errorf("use refresh token: %w", err)
+	}
+	return sessionID, false, nil
+}
+
+// forUpdate locks the selected rows until the transaction ends, where the
+// engine has row locks (SQLite's writer is alone anyway).
+func forUpdate(d sqldb.Dialect) string {
+	if d == sqldb.Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// FindRecordBy returns the record of c whose field equals value, or
+// ErrNotFound.
+func FindRecordBy(ctx context.Context, q Querier, d sqldb.Dialect, c *schema.Collection, field string, value any) (*schema.Record, error) {
+	if c.Field(field) == nil {
+		return nil, fmt.Errorf("find by %s: no such field in %s", field, c.Name)
+	}
+	a := args(d)
+	recs, _, err := ListRecords(ctx, q, c, ListQuery{Where: `r.` + d.Quote(field) + ` = ` + a.Add(value), Args: a, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, ErrNotFound
+	}
+	return recs[0], nil
+}
