@@ -70,11 +70,11 @@ func TestSignerTokens(t *testing.T) {
 		t.Errorf("token of another key accepted")
 	}
 	parts := strings.Split(tok, ".")
-	if _, err := s.Verify(parts[0] + "." + parts[1] + "x." + parts[2], now); err == nil {
+	if _, err := s.Verify(parts[0]+"."+parts[1]+"x."+parts[2], now); err == nil {
 		t.Errorf("tampered token accepted")
 	}
 	// alg=none must never pass.
-	if _, err := s.Verify("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + parts[1] + ".", now); err == nil {
+	if _, err := s.Verify("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0."+parts[1]+".", now); err == nil {
 		t.Errorf("unsigned token accepted")
 	}
 	if string(s.Secret("cursor")) == string(s.Secret("other")) {
