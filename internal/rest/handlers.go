@@ -28,17 +28,37 @@ type tokenResponse struct {
 	ExpiresIn   int    `json:"expires_in"`
 }
 
-func (a *API) adminLogin(w http.ResponseWriter, r *http.Request) error {
+// readLogin reads an {"email","password"} body.
+func (a *API) readLogin(w http.ResponseWriter, r *http.Request) (loginRequest, error) {
+	var req loginRequest
 	body, err := httpx.ReadJSON(w, r, a.maxBody)
 	if err != nil {
-		return err
+		return req, err
 	}
-	var req loginRequest
 	if err := httpx.DecodeStrict(body, &req); err != nil {
-		return err
+		return req, err
 	}
 	if req.Email == "" || req.Password == "" {
-		return apperr.New(apperr.Invalid, "email and password are required")
+		return req, apperr.New(apperr.Invalid, "email and password are required")
+	}
+	return req, nil
+}
+
+// readObject reads a body that must be a JSON object, returning its bytes
+// and its members.
+func (a *API) readObject(w http.ResponseWriter, r *http.Request) ([]byte, map[string]json.RawMessage, error) {
+	body, err := httpx.ReadJSON(w, r, a.maxBody)
+	if err != nil {
+		return nil, nil, err
+	}
+	obj, err := httpx.DecodeObject(body)
+	return body, obj, err
+}
+
+func (a *API) adminLogin(w http.ResponseWriter, r *http.Request) error {
+	req, err := a.readLogin(w, r)
+	if err != nil {
+		return err
 	}
 	denied := apperr.New(apperr.Unauthorized, "the email or password is wrong")
 	u, err := a.db.FindSuperuser(r.Context(), req.Email)
@@ -303,11 +323,7 @@ func (a *API) createRecord(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.recs.Collection(r.Context(), name); err != nil {
 		return err
 	}
-	body, err := httpx.ReadJSON(w, r, a.maxBody)
-	if err != nil {
-		return err
-	}
-	obj, err := httpx.DecodeObject(body)
+	body, obj, err := a.readObject(w, r)
 	if err != nil {
 		return err
 	}
@@ -359,11 +375,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, replace bool) error
 	if _, err := a.recs.Collection(r.Context(), name); err != nil {
 		return err
 	}
-	body, err := httpx.ReadJSON(w, r, a.maxBody)
-	if err != nil {
-		return err
-	}
-	obj, err := httpx.DecodeObject(body)
+	_, obj, err := a.readObject(w, r)
 	if err != nil {
 		return err
 	}

@@ -42,11 +42,7 @@ func writeTokens(w http.ResponseWriter, t *identity.Tokens) {
 }
 
 func (a *API) register(w http.ResponseWriter, r *http.Request) error {
-	body, err := httpx.ReadJSON(w, r, a.maxBody)
-	if err != nil {
-		return err
-	}
-	obj, err := httpx.DecodeObject(body)
+	_, obj, err := a.readObject(w, r)
 	if err != nil {
 		return err
 	}
@@ -59,16 +55,9 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) login(w http.ResponseWriter, r *http.Request) error {
-	body, err := httpx.ReadJSON(w, r, a.maxBody)
+	req, err := a.readLogin(w, r)
 	if err != nil {
 		return err
-	}
-	var req loginRequest
-	if err := httpx.DecodeStrict(body, &req); err != nil {
-		return err
-	}
-	if req.Email == "" || req.Password == "" {
-		return apperr.New(apperr.Invalid, "email and password are required")
 	}
 	t, err := a.ident.Login(r.Context(), r.PathValue("collection"), req.Email, req.Password, client(r))
 	if err != nil {
