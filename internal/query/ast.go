@@ -89,14 +89,17 @@ func (op Op) flip() Op {
 	return op
 }
 
-// Compare compares the value at a field path with a literal, or with the
-// literals of an in list.
+// Compare compares its left side, a field path or a variable, with a value
+// or with the values of an in list.
 type Compare struct {
-	Path    string // dotted: "title", "author.name", "meta.a.b"
+	// Path is dotted: "title", "author.name", "meta.a.b"; a variable starts
+	// with @: "@request.auth.id".
+	Path    string
 	PathPos int
 	Op      Op
 	OpPos   int
-	// Values holds one literal, or the items of an in list.
+	// Values holds one value, a literal or a variable, or the literals of
+	// an in list.
 	Values []Literal
 }
 
@@ -109,15 +112,33 @@ const (
 	KindNumber
 	KindBool
 	KindNull
+	// KindVar is a variable such as @request.auth.id, whose value is known
+	// when a request runs; Str holds its name with the @.
+	KindVar
 )
 
-// Literal is a value written in a filter.
+// Literal is a value written in a filter: a literal or a variable.
 type Literal struct {
 	Kind Kind
 	Pos  int
-	Str  string  // KindString
+	Str  string  // KindString; KindVar: the name, "@request.auth.id"
 	Num  float64 // KindNumber
 	Bool bool    // KindBool
+
+	// from names the variable whose value a literal holds after binding,
+	// for messages.
+	from string
+}
+
+// isVar reports whether a Compare's Path names a variable.
+func isVar(path string) bool { return strings.HasPrefix(path, "@") }
+
+// source is how messages name the value: as written in the filter.
+func (l Literal) source() string {
+	if l.from != "" {
+		return l.from
+	}
+	return l.String()
 }
 
 // String writes the literal as filter source.
@@ -130,6 +151,8 @@ func (l Literal) String() string {
 		return strconv.FormatFloat(l.Num, 'g', -1, 64)
 	case KindBool:
 		return strconv.FormatBool(l.Bool)
+	case KindVar:
+		return l.Str
 	}
 	return "null"
 }

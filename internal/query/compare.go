@@ -32,7 +32,7 @@ func (c *compiler) like() string {
 }
 
 func mismatch(t target, lit Literal, want string) *Error {
-	return errorf(lit.Pos, "field %q is %s; expected %s, found %s", t.name, typeName(t.typ), want, lit.String())
+	return errorf(lit.Pos, "%s; expected %s, found %s", t.is(), want, lit.source())
 }
 
 // value converts a literal into the bind value for a column of t's type.
@@ -54,7 +54,7 @@ func (c *compiler) value(t target, lit Literal) (any, error) {
 		}
 		tm, err := schema.ParseTime(lit.Str)
 		if err != nil {
-			return nil, errorf(lit.Pos, "%s is not a datetime; field %q expects RFC 3339 like '2026-01-02T15:04:05Z' or a date like '2026-01-02'", lit.String(), t.name)
+			return nil, errorf(lit.Pos, "%s is not a datetime; %s expects RFC 3339 like '2026-01-02T15:04:05Z' or a date like '2026-01-02'", lit.source(), t.what())
 		}
 		if c.d == sqldb.Postgres {
 			return tm, nil
@@ -88,7 +88,7 @@ func (c *compiler) column(t target, e *Compare, op Op) (cond, error) {
 	switch op {
 	case Eq, Neq, Gt, Gte, Lt, Lte:
 		if op.ordered() && t.typ == schema.Bool {
-			return cond{}, errorf(e.OpPos, "field %q is a bool field; only = and != apply to it, not %q", t.name, e.Op.String())
+			return cond{}, errorf(e.OpPos, "%s; only = and != apply to it, not %q", t.is(), e.Op.String())
 		}
 		v, err := c.value(t, lit)
 		if err != nil {
@@ -101,7 +101,7 @@ func (c *compiler) column(t target, e *Compare, op Op) (cond, error) {
 		return cond{sql: sql, nullable: !t.notNull}, nil
 	case Contains, NotContains:
 		if !textLike(t.typ) {
-			return cond{}, errorf(e.OpPos, "field %q is %s; %q applies to text, lists and json values", t.name, typeName(t.typ), e.Op.String())
+			return cond{}, errorf(e.OpPos, "%s; %q applies to text, lists and json values", t.is(), e.Op.String())
 		}
 		if lit.Kind != KindString {
 			return cond{}, mismatch(t, lit, "a string")
@@ -142,13 +142,13 @@ func (c *compiler) list(t target, e *Compare, op Op) (cond, error) {
 	switch op {
 	case Contains, NotContains, In, NotIn:
 	default:
-		return cond{}, errorf(e.OpPos, "field %q is a list; %q does not apply to it: use ~ to test whether it holds a value (%s ~ 'x'), in (...) for any of several values, or = null for empty",
-			t.name, e.Op.String(), t.name)
+		return cond{}, errorf(e.OpPos, "%s is a list; %q does not apply to it: use ~ to test whether it holds a value (%s ~ 'x'), in (...) for any of several values, or = null for empty",
+			t.what(), e.Op.String(), t.name)
 	}
 	ph := make([]string, len(e.Values))
 	for i, lit := range e.Values {
 		if lit.Kind != KindString {
-			return cond{}, errorf(lit.Pos, "field %q holds a list of strings; expected a string, found %s", t.name, lit.String())
+			return cond{}, errorf(lit.Pos, "%s holds a list of strings; expected a string, found %s", t.what(), lit.source())
 		}
 		ph[i] = c.args.Add(lit.Str)
 	}

@@ -23,13 +23,19 @@ type Env struct {
 	// Lookup resolves the targets of relations; a nil result is an unknown
 	// collection. A nil Lookup knows no collections.
 	Lookup func(name string) *schema.Collection
+	// Request gives the values of the variables of a rule; with a nil
+	// Request, variables are an error, as in the filters clients send.
+	Request *Request
 }
 
 // Where type-checks e against the collection and compiles it to an SQL
 // boolean expression over the collection's table, adding its values to
 // args. A nil e compiles to "". The result binds as one operand of AND.
-// Errors in the filter are *Error values; on any error args is left as it
-// was.
+// Variables are bound to their values in env.Request; a comparison whose
+// outcome the values decide compiles to TRUE or FALSE, and a rule that
+// they decide entirely compiles to "TRUE" or "FALSE". Errors in the
+// filter are *Error values; a request value that cannot be bound is an
+// ErrInvalidValue. On any error args is left as it was.
 func (env *Env) Where(e Expr, args *sqldb.Args) (string, error) {
 	if e == nil {
 		return "", nil
@@ -88,6 +94,10 @@ type compiler struct {
 	d      sqldb.Dialect
 	args   *sqldb.Args
 	nalias int
+	// check: only the types of variables are known, not their values.
+	check bool
+	// bound, when set, keeps what each comparison was bound to, for Eval.
+	bound map[*Compare]bound
 }
 
 // cond is a compiled boolean expression.
@@ -98,6 +108,20 @@ type cond struct {
 	// logic is set when sql is a bare chain of AND or OR; anything else is
 	// an operand that binds tighter than AND.
 	logic LogicOp
+	// known: the expression is the constant val, TRUE or FALSE.
+	known, val bool
+}
+
+func constant(v bool) cond {
+	if v {
+		return cond{sql: "TRUE", known: true, val: true}
+	}
+	return cond{sql: "FALSE", known: true}
+}
+
+// scratch is a compiler whose SQL is thrown away: it only finds errors.
+func (c *compiler) scratch() *compiler {
+	return &compiler{env: c.env, d: c.d, args: &sqldb.Args{Dialect: c.d}, check: c.check}
 }
 
 // alias returns a fresh table alias.
@@ -114,6 +138,7 @@ func (c *compiler) alias(prefix string) string {
 func (c *compiler) expr(e Expr, s scope) (cond, error) {
 	switch e := e.(type) {
 	case *Logical:
+		n := len(c.args.Values)
 		x, err := c.expr(e.X, s)
 		if err != nil {
 			return cond{}, err
@@ -121,6 +146,19 @@ func (c *compiler) expr(e Expr, s scope) (cond, error) {
 		y, err := c.expr(e.Y, s)
 		if err != nil {
 			return cond{}, err
+		}
+		if x.known || y.known {
+			// A constant has no args: either it decides the whole, whose
+			// args are then dropped, or the other side is the whole.
+			k, other := x, y
+			if !x.known {
+				k, other = y, x
+			}
+			if k.val == (e.Op == Or) {
+				c.args.Values = c.args.Values[:n]
+				return k, nil
+			}
+			return other, nil
 		}
 		kw := " AND "
 		if e.Op == Or {
@@ -150,6 +188,9 @@ func group(x cond, parent LogicOp) string {
 // not is the two-valued negation: NULL (unknown) counts as false, so the
 // result is true exactly where x is not.
 func not(x cond) cond {
+	if x.known {
+		return constant(!x.val)
+	}
 	if x.nullable {
 		return cond{sql: "NOT COALESCE(" + x.sql + ", FALSE)"}
 	}
@@ -183,18 +224,31 @@ func (c *compiler) compare(s scope, e *Compare) (cond, error) {
 		return cond{}, errorf(e.OpPos, "unknown operator %v", e.Op)
 	}
 	for _, v := range e.Values {
-		if v.Kind < KindString || v.Kind > KindNull {
+		if v.Kind < KindString || v.Kind > KindVar {
 			return cond{}, errorf(v.Pos, "unknown kind of value %d", v.Kind)
 		}
 		if v.Kind == KindNull && (e.Op != Eq && e.Op != Neq) {
 			return cond{}, errorf(v.Pos, "null is compared only with = and !=; found %q", e.Op.String())
 		}
+		if v.Kind == KindVar && (e.Op == In || e.Op == NotIn) {
+			return cond{}, errorf(v.Pos, "expected a value in the %q list, found the variable %q; an in list holds literals only", e.Op.String(), v.Str)
+		}
 	}
-	segs, err := splitPath(e.Path, e.PathPos)
+	b, err := c.bind(s, e)
 	if err != nil {
 		return cond{}, err
 	}
-	return c.at(s, e, segs, e.PathPos, e.Op)
+	if c.bound != nil {
+		c.bound[e] = b
+	}
+	if b.cmp == nil {
+		return constant(b.val), nil
+	}
+	segs, err := splitPath(b.cmp.Path, b.cmp.PathPos)
+	if err != nil {
+		return cond{}, err
+	}
+	return c.at(s, b.cmp, segs, b.cmp.PathPos, b.cmp.Op)
 }
 
 // at compiles e with the operator op for the path segs in s; pos is the
@@ -204,9 +258,15 @@ func (c *compiler) at(s scope, e *Compare, segs []string, pos int, op Op) (cond,
 	if err != nil {
 		return cond{}, err
 	}
-	switch t.kind {
-	case tRelation:
+	if t.kind == tRelation {
 		return c.relation(s, e, t, pos+len(segs[0])+1, op)
+	}
+	return c.on(t, e, op)
+}
+
+// on compiles e with the operator op for a target that is not a relation.
+func (c *compiler) on(t target, e *Compare, op Op) (cond, error) {
+	switch t.kind {
 	case tList:
 		return c.list(t, e, op)
 	case tJSON:
@@ -234,6 +294,28 @@ type target struct {
 	jpath   []string         // tJSON: the path inside the column
 	field   *schema.Field    // tRelation
 	rest    []string         // tRelation: the path in the related collection
+	isVar   bool             // a variable's value, compared as a field's
+}
+
+// what names the target for messages: field "title", or @request.auth.id.
+func (t target) what() string {
+	if t.isVar {
+		return t.name
+	}
+	return fmt.Sprintf("field %q", t.name)
+}
+
+// is says what the target is, for messages: field "title" is a text field.
+func (t target) is() string {
+	switch {
+	case t.isVar:
+		return t.name + " is " + classOfType(t.typ, t.kind == tList).String()
+	case t.kind == tList:
+		return t.what() + " holds a list of strings"
+	case t.kind == tJSON:
+		return fmt.Sprintf("%q is a json value", t.name)
+	}
+	return t.what() + " is " + typeName(t.typ)
 }
 
 func (env *Env) resolve(s scope, segs []string, pos int) (target, error) {

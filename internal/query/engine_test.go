@@ -32,22 +32,39 @@ type engine struct {
 	db querier
 }
 
-// openSQLite returns an engine on a fresh SQLite file in dir.
+// openSQLite returns an engine on a fresh SQLite file in dir, loaded
+// with the fixture.
 func openSQLite(tb testing.TB, dir string) *engine {
+	tb.Helper()
+	e := emptySQLite(tb, dir)
+	e.load(tb)
+	return e
+}
+
+// emptySQLite returns an engine on a fresh SQLite file in dir.
+func emptySQLite(tb testing.TB, dir string) *engine {
 	tb.Helper()
 	db, err := sql.Open("sqlite", filepath.Join(dir, "query.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	e := &engine{d: sqldb.SQLite, db: db}
+	return &engine{d: sqldb.SQLite, db: db}
+}
+
+// openPostgres returns an engine on a throw-away schema of the database at
+// STRATA_TEST_POSTGRES_URL, loaded with the fixture, or skips the test
+// when it is not set.
+func openPostgres(tb testing.TB) *engine {
+	tb.Helper()
+	e := emptyPostgres(tb)
 	e.load(tb)
 	return e
 }
 
-// openPostgres returns an engine on a throw-away schema of the database at
-// STRATA_TEST_POSTGRES_URL, or skips the test when it is not set.
-func openPostgres(tb testing.TB) *engine {
+// emptyPostgres returns an engine on an empty throw-away schema, or skips
+// the test when STRATA_TEST_POSTGRES_URL is not set.
+func emptyPostgres(tb testing.TB) *engine {
 	tb.Helper()
 	url := os.Getenv("STRATA_TEST_POSTGRES_URL")
 	if url == "" {
@@ -81,9 +98,7 @@ func openPostgres(tb testing.TB) *engine {
 	if _, err := conn.ExecContext(ctx, "SET search_path TO "+name+"; SET jit = off"); err != nil {
 		tb.Fatal(err)
 	}
-	e := &engine{d: sqldb.Postgres, db: conn}
-	e.load(tb)
-	return e
+	return &engine{d: sqldb.Postgres, db: conn}
 }
 
 // row is a record of the fixture: id, created and the fields' values as
@@ -182,11 +197,19 @@ func encode(d sqldb.Dialect, v any) any {
 
 func (e *engine) load(tb testing.TB) {
 	tb.Helper()
+	e.loadRows(tb, testCollections(), []string{"teams", "users", "posts", "docs"}, fixture())
+}
+
+// loadRows creates the tables of the named collections of cs, in order,
+// and inserts their rows, setting created (where it is missing) and
+// updated in each row as they are stored.
+func (e *engine) loadRows(tb testing.TB, cs map[string]*schema.Collection, order []string, rows map[string][]row) {
+	tb.Helper()
 	ctx := context.Background()
 	d := e.d
-	cs := testCollections()
 	timeType := columnType(d, &schema.Field{Type: schema.DateTime})
-	for _, name := range []string{"teams", "users", "posts", "docs"} {
+	stamp(rows)
+	for _, name := range order {
 		c := cs[name]
 		cols := []string{`"id" TEXT PRIMARY KEY NOT NULL`, `"created" ` + timeType + ` NOT NULL`, `"updated" ` + timeType + ` NOT NULL`}
 		names := []string{"id", "created", "updated"}
@@ -201,11 +224,7 @@ func (e *engine) load(tb testing.TB) {
 		if _, err := e.db.ExecContext(ctx, "CREATE TABLE "+d.Quote(name)+" ("+strings.Join(cols, ", ")+")"); err != nil {
 			tb.Fatalf("create %s: %v", name, err)
 		}
-		for i, r := range fixture()[name] {
-			if r["created"] == nil {
-				r["created"] = t0.Add(time.Duration(i) * time.Hour)
-			}
-			r["updated"] = r["created"].(time.Time).Add(time.Minute)
+		for _, r := range rows[name] {
 			a := &sqldb.Args{Dialect: d}
 			quoted, ph := make([]string, len(names)), make([]string, len(names))
 			for j, n := range names {
@@ -217,6 +236,20 @@ func (e *engine) load(tb testing.TB) {
 			}
 		}
 	}
+}
+
+// stamp sets created, where it is missing, and updated in every row, as
+// they are stored, and returns rows.
+func stamp(rows map[string][]row) map[string][]row {
+	for _, rs := range rows {
+		for i, r := range rs {
+			if r["created"] == nil {
+				r["created"] = t0.Add(time.Duration(i) * time.Hour)
+			}
+			r["updated"] = r["created"].(time.Time).Add(time.Minute)
+		}
+	}
+	return rows
 }
 
 // ids runs SELECT id with the filter and order and returns the ids in

@@ -21,6 +21,7 @@ func runSuite(t *testing.T, e *engine) {
 	t.Run("injection", func(t *testing.T) { testInjection(t, e) })
 	t.Run("limits", func(t *testing.T) { testLimits(t, e) })
 	t.Run("random", func(t *testing.T) { testRandom(t, e) })
+	t.Run("eval", func(t *testing.T) { testEvalAgreement(t, e) })
 }
 
 func ids(s string) []string {

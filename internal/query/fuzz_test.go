@@ -16,6 +16,9 @@ func FuzzParse(f *testing.F) {
 	for _, tt := range compileCases {
 		f.Add(tt.filter)
 	}
+	for _, tt := range ruleCases {
+		f.Add(tt.rule)
+	}
 	f.Add(`a = 'x\'y' || !(b in (1, -2.5e3, true, null)) && c not in ("q")`)
 	f.Add("((((a = 1))))")
 	f.Add("5 < views")

@@ -88,7 +88,7 @@ func (c *compiler) json(t target, e *Compare, op Op) (cond, error) {
 	}
 	for _, v := range e.Values {
 		if v.Kind == KindBool && op.ordered() {
-			return cond{}, errorf(e.OpPos, "%q compares numbers and strings; %s is a bool", e.Op.String(), v.String())
+			return cond{}, errorf(e.OpPos, "%q compares numbers and strings; %s is a bool", e.Op.String(), v.source())
 		}
 	}
 	switch {

@@ -36,6 +36,7 @@ type tokKind int
 const (
 	tEOF tokKind = iota
 	tIdent
+	tVar
 	tString
 	tNumber
 	tLParen
@@ -97,6 +98,14 @@ func isIdentStart(c byte) bool {
 }
 func isIdentChar(c byte) bool { return isIdentStart(c) || isDigit(c) }
 
+// identEnd returns where the name or dotted path that goes on at i ends.
+func identEnd(src string, i int) int {
+	for i < len(src) && (isIdentChar(src[i]) || src[i] == '.') {
+		i++
+	}
+	return i
+}
+
 // lex splits src into tokens, ending with a tEOF token at len(src).
 func lex(src string) ([]token, error) {
 	var toks []token
@@ -137,11 +146,12 @@ func lexOne(src string, i int) (token, error) {
 	case isDigit(c) || (c == '-' && i+1 < len(src) && isDigit(src[i+1])):
 		return lexNumber(src, i)
 	case isIdentStart(c):
-		j := i + 1
-		for j < len(src) && (isIdentChar(src[j]) || src[j] == '.') {
-			j++
+		return token{kind: tIdent, pos: i, text: src[i:identEnd(src, i+1)]}, nil
+	case c == '@':
+		if i+1 == len(src) || !isIdentStart(src[i+1]) {
+			return token{}, errorf(i, `expected a variable name after "@", such as @request.auth.id`)
 		}
-		return token{kind: tIdent, pos: i, text: src[i:j]}, nil
+		return token{kind: tVar, pos: i, text: src[i:identEnd(src, i+1)]}, nil
 	}
 	if i+1 < len(src) {
 		if t, ok := twoCharOps[src[i:i+2]]; ok {

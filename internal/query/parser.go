@@ -11,20 +11,27 @@ import (
 //
 // The grammar, loosest binding first:
 //
-//	or      = and { "||" and }
-//	and     = unary { "&&" unary }
-//	unary   = "!" unary | "(" or ")" | compare
-//	compare = path op value | value op path
-//	        | path ["not"] "in" "(" value { "," value } ")"
-//	op      = "=" | "!=" | ">" | ">=" | "<" | "<=" | "~" | "!~"
-//	value   = string | number | "true" | "false" | "null"
-//	string  = "'" chars "'" | '"' chars '"'    (escapes: \\ \' \")
-//	number  = ["-"] digits ["." digits] [("e" | "E") ["+" | "-"] digits]
-//	path    = (letter | "_") { letter | digit | "_" | "." }
+//	or       = and { "||" and }
+//	and      = unary { "&&" unary }
+//	unary    = "!" unary | "(" or ")" | compare
+//	compare  = side op side
+//	         | (path | variable) ["not"] "in" "(" value { "," value } ")"
+//	side     = path | variable | value
+//	op       = "=" | "!=" | ">" | ">=" | "<" | "<=" | "~" | "!~"
+//	value    = string | number | "true" | "false" | "null"
+//	string   = "'" chars "'" | '"' chars '"'    (escapes: \\ \' \")
+//	number   = ["-"] digits ["." digits] [("e" | "E") ["+" | "-"] digits]
+//	path     = (letter | "_") { letter | digit | "_" | "." }
+//	variable = "@" path                         (only in rules: see Request)
 //
-// A comparison is a unit: !title = 'a' is !(title = 'a'). A filter is at
-// most MaxLength bytes of UTF-8, nests at most MaxDepth parentheses and !,
-// and an in list holds at most MaxInItems values.
+// At most one side of a comparison is a path, and at least one is a path
+// or a variable: two values, or two fields, are not compared. The left of
+// ~ and !~ is never a value, and never a variable when the right is a
+// path. A comparison is written with its path, else its variable, on the
+// left: 5 < views is views > 5, and @request.auth.id = owner is
+// owner = @request.auth.id. It is a unit: !title = 'a' is !(title = 'a').
+// A filter is at most MaxLength bytes of UTF-8, nests at most MaxDepth
+// parentheses and !, and an in list holds at most MaxInItems values.
 func Parse(src string) (Expr, error) {
 	if err := checkSource(src, "filter"); err != nil {
 		return nil, err
@@ -129,15 +136,27 @@ func (p *parser) unary() Expr {
 	return p.compare()
 }
 
-// operand is one side of a comparison: a path or a literal.
+// operand is one side of a comparison: a path, a variable or a literal.
 type operand struct {
 	tok    token
 	isPath bool
-	lit    Literal
+	isVar  bool
+	lit    Literal // a literal, or a KindVar for a variable
 }
 
-// operand reads a path or a literal; want says what was expected, for the
-// error when neither is found.
+// isValue reports whether o is a literal.
+func (o operand) isValue() bool { return !o.isPath && !o.isVar }
+
+// describe names the operand for an error message.
+func (o operand) describe() string {
+	if o.isVar {
+		return "the variable " + o.tok.describe()
+	}
+	return o.tok.describe()
+}
+
+// operand reads a path, a variable or a literal; want says what was
+// expected, for the error when none is found.
 func (p *parser) operand(want string) operand {
 	t := p.next()
 	switch t.kind {
@@ -145,6 +164,9 @@ func (p *parser) operand(want string) operand {
 		return operand{tok: t, lit: Literal{Kind: KindString, Pos: t.pos, Str: t.str}}
 	case tNumber:
 		return operand{tok: t, lit: Literal{Kind: KindNumber, Pos: t.pos, Num: t.num}}
+	case tVar:
+		checkPath(p, t)
+		return operand{tok: t, isVar: true, lit: Literal{Kind: KindVar, Pos: t.pos, Str: t.text}}
 	case tIdent:
 		switch t.text {
 		case "true", "false":
@@ -189,21 +211,23 @@ func (p *parser) compare() Expr {
 		p.fail(opTok.pos, "expected an operator %s after %s, found %s", opList, left.tok.describe(), opTok.describe())
 	}
 	if op == In || op == NotIn {
-		if !left.isPath {
+		if left.isValue() {
 			p.fail(left.tok.pos, "expected a field on the left of %q, found %s", op.String(), left.tok.describe())
 		}
 		return &Compare{Path: left.tok.text, PathPos: left.tok.pos, Op: op, OpPos: opTok.pos, Values: p.inList(op)}
 	}
 	right := p.operand(fmt.Sprintf("a value after %q", op.String()))
+	contains := op == Contains || op == NotContains
 	switch {
 	case left.isPath && right.isPath:
 		p.fail(right.tok.pos, "expected a value after %q, found the field %s; comparing two fields is not supported", op.String(), right.tok.describe())
-	case !left.isPath && !right.isPath:
+	case left.isValue() && right.isValue():
 		p.fail(left.tok.pos, "expected a field on one side of %q, found two values", op.String())
-	case !left.isPath:
-		if op == Contains || op == NotContains {
-			p.fail(left.tok.pos, "expected a field on the left of %q, found %s", op.String(), left.tok.describe())
-		}
+	case left.isValue() && contains:
+		p.fail(left.tok.pos, "expected a field on the left of %q, found %s", op.String(), left.tok.describe())
+	case left.isVar && right.isPath && contains:
+		p.fail(left.tok.pos, "expected the field %s on the left of %q, found %s", right.tok.describe(), op.String(), left.describe())
+	case left.isValue() || (left.isVar && right.isPath):
 		left, right, op = right, left, op.flip()
 	}
 	return &Compare{Path: left.tok.text, PathPos: left.tok.pos, Op: op, OpPos: opTok.pos, Values: []Literal{right.lit}}
@@ -218,6 +242,9 @@ func (p *parser) inList(op Op) []Literal {
 		v := p.operand(fmt.Sprintf("a value in the %q list", op.String()))
 		if v.isPath {
 			p.fail(v.tok.pos, "expected a value in the %q list, found the field %s", op.String(), v.tok.describe())
+		}
+		if v.isVar {
+			p.fail(v.tok.pos, "expected a value in the %q list, found the variable %s; an in list holds literals only", op.String(), v.tok.describe())
 		}
 		if len(items) == MaxInItems {
 			p.fail(v.tok.pos, "an %q list holds at most %d values", op.String(), MaxInItems)

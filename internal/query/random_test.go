@@ -16,7 +16,7 @@ var randomPaths = map[string][]string{
 	"docs": {"id", "created", "title", "score", "tags", "meta.a.b", "meta.a", "flag", "list.0.x", "n.0"},
 }
 
-var randomValues = []string{"'go'", "'x'", "''", "'Ann'", "'a%b'", "'live'", "1", "10", "2.5", "-3", "0", "true", "false", "null",
+var randomValues = []string{"'go'", "'x'", "''", "'Ann'", "'a%b'", "'live'", "'CAFÉ'", "1", "10", "2.5", "-3", "0", "true", "false", "null",
 	"'2026-01-05'", "'2026-01-05T00:00:00.000Z'", "'u1'", "'u2'"}
 
 var randomOps = []string{"=", "!=", ">", ">=", "<", "<=", "~", "!~", "in", "not in"}

@@ -210,6 +210,9 @@ func applyOps(ctx context.Context, tx *store.Tx, reg map[string]*schema.Collecti
 			}); err != nil {
 				return apperr.FromValidation(err, "the collection definition is invalid")
 			}
+			if err := checkRules(c, withSelf(lookup, c), authCollections(reg, c)); err != nil {
+				return err
+			}
 			if reg[c.Name] != nil {
 				return apperr.New(apperr.Conflict, "collection %q already exists", c.Name)
 			}
@@ -232,6 +235,9 @@ func applyOps(ctx context.Context, tx *store.Tx, reg map[string]*schema.Collecti
 			}
 			if err := next.Validate(lookup); err != nil {
 				return apperr.FromValidation(err, "the collection change is invalid")
+			}
+			if err := checkRules(next, withSelf(lookup, next), authCollections(reg, next)); err != nil {
+				return err
 			}
 			if err := store.AlterTable(ctx, tx, old, next); err != nil {
 				return ddlErr(err)
@@ -303,4 +309,33 @@ func (s *Service) migrate(ctx context.Context, name string, up, down []Op) error
 		}
 	}
 	return nil
+}
+
+// withSelf resolves c's own name to c, so that a new or changed
+// collection's rules can follow relations to itself.
+func withSelf(lookup func(string) *schema.Collection, c *schema.Collection) func(string) *schema.Collection {
+	return func(name string) *schema.Collection {
+		if name == c.Name {
+			return c
+		}
+		return lookup(name)
+	}
+}
+
+// authCollections lists the auth collections of reg, with c in place of
+// the one of its name.
+func authCollections(reg map[string]*schema.Collection, c *schema.Collection) []*schema.Collection {
+	var out []*schema.Collection
+	for name, a := range reg {
+		if name == c.Name {
+			a = c
+		}
+		if a.Type == schema.Auth {
+			out = append(out, a)
+		}
+	}
+	if reg[c.Name] == nil && c.Type == schema.Auth {
+		out = append(out, c)
+	}
+	return out
 }

@@ -64,12 +64,31 @@ func (s *Service) List(ctx context.Context, name string, p ListParams) (*Page, e
 	if err != nil {
 		return nil, queryErr(err, "sort")
 	}
+	caller := callerOf(ctx)
+	sortPaths := make([]string, len(sorts))
+	for i, so := range sorts {
+		sortPaths[i] = so.Path
+	}
+	if err := s.visible(c, caller, append(paths(expr), sortPaths...)); err != nil {
+		return nil, err
+	}
 	d := s.db.Dialect()
 	env := &query.Env{Dialect: d, Collection: c, Alias: store.Alias, Lookup: s.lookup}
 	args := &sqldb.Args{Dialect: d}
 	where, err := env.Where(expr, args)
 	if err != nil {
 		return nil, queryErr(err, "filter")
+	}
+	rule, err := s.ruleSQL(c, caller, "list", args)
+	if err != nil {
+		return nil, err
+	}
+	if rule != "" {
+		if where != "" {
+			where = "(" + where + ") AND (" + rule + ")"
+		} else {
+			where = rule
+		}
 	}
 	keys, err := env.Order(sorts)
 	if err != nil {
@@ -217,9 +236,13 @@ func (s *Service) Expand(ctx context.Context, c *schema.Collection, recs []*sche
 				}
 			}
 		}
-		related, err := store.GetMany(ctx, s.db.Reader(), s.db.Dialect(), target, ids)
-		if err != nil {
-			return nil, storeErr(err, target)
+		args := &sqldb.Args{Dialect: s.db.Dialect()}
+		var related []*schema.Record
+		if rule, err := s.ruleSQL(target, callerOf(ctx), "view", args); err == nil {
+			// Only related records the caller may view are expanded.
+			if related, err = store.GetMany(ctx, s.db.Reader(), target, ids, rule, args); err != nil {
+				return nil, storeErr(err, target)
+			}
 		}
 		byID := make(map[string]*schema.Record, len(related))
 		for _, r := range related {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/strata-dev/strata/internal/apperr"
 	"github.com/strata-dev/strata/internal/schema"
+	"github.com/strata-dev/strata/internal/sqldb"
 	"github.com/strata-dev/strata/internal/store"
 )
 
@@ -56,6 +57,13 @@ func (s *Service) Create(ctx context.Context, name string, body map[string]json.
 			return out, err
 		}
 	}
+	caller := callerOf(ctx)
+	if _, err := ruleFor(c, caller, "create"); err != nil {
+		return nil, err
+	}
+	if err := checkProtected(c, caller, body); err != nil {
+		return nil, err
+	}
 	vals, id, err := c.Decode(body, nil, false)
 	if err != nil {
 		return nil, apperr.FromValidation(err, "the record is invalid")
@@ -73,6 +81,10 @@ func (s *Service) Create(ctx context.Context, name string, body map[string]json.
 			return err
 		}
 		if err := store.InsertRecord(ctx, tx, c, r); err != nil {
+			return err
+		}
+		// The create rule sees the record as it would be stored.
+		if err := s.checkWritten(ctx, tx, c, withBody(caller, body, vals), "create", id); err != nil {
 			return err
 		}
 		if o.IdempotencyKey == "" {
@@ -118,7 +130,12 @@ func (s *Service) Get(ctx context.Context, name, id string) (*schema.Record, err
 	if !schema.ValidID(id) {
 		return nil, apperr.New(apperr.NotFound, "record not found in %s", name)
 	}
-	r, err := store.GetRecord(ctx, s.db.Reader(), s.db.Dialect(), c, id)
+	args := &sqldb.Args{Dialect: s.db.Dialect()}
+	rule, err := s.ruleSQL(c, callerOf(ctx), "view", args)
+	if err != nil {
+		return nil, err
+	}
+	r, err := store.GetRecordIf(ctx, s.db.Reader(), c, id, rule, args, false)
 	return r, storeErr(err, c)
 }
 
@@ -132,9 +149,23 @@ func (s *Service) Update(ctx context.Context, name, id string, body map[string]j
 	if !schema.ValidID(id) {
 		return nil, apperr.New(apperr.NotFound, "record not found in %s", name)
 	}
+	caller := callerOf(ctx)
+	if _, err := ruleFor(c, caller, "update"); err != nil {
+		return nil, err
+	}
+	if err := checkProtected(c, caller, body); err != nil {
+		return nil, err
+	}
 	var r *schema.Record
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
-		old, err := store.GetRecord(ctx, tx, tx.Dialect, c, id)
+		// The rule is checked on the stored record, locked, in the
+		// transaction that changes it: nothing can change in between.
+		args := &sqldb.Args{Dialect: tx.Dialect}
+		rule, err := s.ruleSQL(c, withBody(caller, body, decodedBody(c, body)), "update", args)
+		if err != nil {
+			return err
+		}
+		old, err := store.GetRecordIf(ctx, tx, c, id, rule, args, true)
 		if err != nil {
 			return err
 		}
@@ -166,9 +197,13 @@ func (s *Service) Delete(ctx context.Context, name, id string, o WriteOptions) e
 	if !schema.ValidID(id) {
 		return apperr.New(apperr.NotFound, "record not found in %s", name)
 	}
+	caller := callerOf(ctx)
+	if _, err := ruleFor(c, caller, "delete"); err != nil {
+		return err
+	}
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
 		if o.IfMatch != "" {
-			old, err := store.GetRecord(ctx, tx, tx.Dialect, c, id)
+			old, err := store.GetRecordIf(ctx, tx, c, id, "", &sqldb.Args{Dialect: tx.Dialect}, true)
 			if err != nil {
 				return err
 			}
@@ -176,7 +211,12 @@ func (s *Service) Delete(ctx context.Context, name, id string, o WriteOptions) e
 				return err
 			}
 		}
-		return store.DeleteRecord(ctx, tx, c, id)
+		args := &sqldb.Args{Dialect: tx.Dialect}
+		rule, err := s.ruleSQL(c, caller, "delete", args)
+		if err != nil {
+			return err
+		}
+		return store.DeleteRecordIf(ctx, tx, c, id, rule, args)
 	})
 	return storeErr(err, c)
 }
@@ -226,4 +266,56 @@ func checkRelations(ctx context.Context, tx *store.Tx, c *schema.Collection, val
 		return apperr.FromValidation(&ve, "the record is invalid")
 	}
 	return nil
+}
+
+// checkWritten checks the rule of op on the record with the id as the
+// transaction now holds it, and fails with Forbidden when it does not hold.
+func (s *Service) checkWritten(ctx context.Context, tx *store.Tx, c *schema.Collection, caller *Caller, op, id string) error {
+	args := &sqldb.Args{Dialect: tx.Dialect}
+	rule, err := s.ruleSQL(c, caller, op, args)
+	if err != nil || rule == "" {
+		return err
+	}
+	if _, err := store.GetRecordIf(ctx, tx, c, id, rule, args, false); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return apperr.New(apperr.Forbidden, "the %s rule of %s does not allow this record", op, c.Name)
+		}
+		return err
+	}
+	return nil
+}
+
+// withBody returns caller with @request.body set to the values the body
+// gives (vals holds them decoded).
+func withBody(caller *Caller, body map[string]json.RawMessage, vals schema.Values) *Caller {
+	if caller.Superuser || caller.Request == nil {
+		return caller
+	}
+	req := *caller.Request
+	req.Body = make(map[string]any, len(body))
+	for k := range body {
+		if v, ok := vals[k]; ok {
+			req.Body[k] = v
+		}
+	}
+	return &Caller{Request: &req}
+}
+
+// decodedBody decodes the fields a body gives, ignoring what does not
+// decode (validation reports that later).
+func decodedBody(c *schema.Collection, body map[string]json.RawMessage) schema.Values {
+	vals := schema.Values{}
+	for k, raw := range body {
+		if f := c.Field(k); f != nil {
+			if v, fe := f.Value(raw); fe == nil {
+				vals[k] = v
+			}
+		} else if c.Type == schema.Document {
+			var v any
+			if json.Unmarshal(raw, &v) == nil {
+				vals[k] = v
+			}
+		}
+	}
+	return vals
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/strata-dev/strata/internal/auth"
 	"github.com/strata-dev/strata/internal/httpx"
 	"github.com/strata-dev/strata/internal/identity"
+	"github.com/strata-dev/strata/internal/query"
 	"github.com/strata-dev/strata/internal/records"
 	"github.com/strata-dev/strata/internal/store"
 )
@@ -164,15 +165,49 @@ func (a *API) superuser(h handlerFunc) http.Handler {
 	})
 }
 
-// recordAccess denies record operations to everyone but superusers: there
-// are no access rules yet, and the default is to deny.
+// recordAccess tells the records service who calls: the collection's rules
+// decide what a caller other than a superuser may do.
 func (a *API) recordAccess(h handlerFunc) http.Handler {
 	return a.handle(func(w http.ResponseWriter, r *http.Request) error {
-		if !auth.PrincipalFrom(r.Context()).IsSuperuser() {
-			return apperr.New(apperr.Forbidden, "access to records of %s is denied", r.PathValue("name"))
+		caller, err := a.caller(r)
+		if err != nil {
+			return err
 		}
-		return h(w, r)
+		return h(w, r.WithContext(records.WithCaller(r.Context(), caller)))
 	})
+}
+
+// caller builds the records caller of a request, with the values of the
+// @request variables of rules.
+func (a *API) caller(r *http.Request) (*records.Caller, error) {
+	p := auth.PrincipalFrom(r.Context())
+	if p.IsSuperuser() {
+		return records.System, nil
+	}
+	req := &query.Request{Method: r.Method, Now: a.now(), Query: map[string]string{}}
+	for k, v := range r.URL.Query() {
+		if len(v) > 0 {
+			req.Query[k] = v[0]
+		}
+	}
+	if p != nil {
+		c, err := a.recs.Collection(r.Context(), p.Collection)
+		if err != nil {
+			return nil, apperr.New(apperr.Unauthorized, "the account's collection is gone; sign in again")
+		}
+		rec, err := a.recs.Get(records.WithCaller(r.Context(), records.System), p.Collection, p.ID)
+		if err != nil {
+			return nil, apperr.New(apperr.Unauthorized, "the account is gone; sign in again")
+		}
+		req.AuthSchema = c
+		req.Auth = map[string]any{"id": rec.ID, "collection": c.Name}
+		for k, v := range rec.Values {
+			if k != "id" && k != "collection" {
+				req.Auth[k] = v
+			}
+		}
+	}
+	return &records.Caller{Request: req}, nil
 }
 
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) {

@@ -92,6 +92,16 @@ func columnType(d sqldb.Dialect, f *schema.Field) string {
 	case f.Type == schema.DateTime:
 		return timeType(d)
 	}
+	return textType(d)
+}
+
+// textType compares by bytes in both engines: SQLite's BINARY collation,
+// PostgreSQL's "C". Sorts, cursors and rules then agree across engines
+// whatever the database's locale.
+func textType(d sqldb.Dialect) string {
+	if d == sqldb.Postgres {
+		return `TEXT COLLATE "C"`
+	}
 	return "TEXT"
 }
 
@@ -125,7 +135,7 @@ func indexName(c *schema.Collection, ix schema.Index) string {
 func CreateTable(ctx context.Context, tx *Tx, c *schema.Collection) error {
 	d := tx.Dialect
 	cols := []string{
-		`"id" TEXT PRIMARY KEY NOT NULL`,
+		`"id" ` + textType(d) + ` PRIMARY KEY NOT NULL`,
 		`"created" ` + timeType(d) + ` NOT NULL`,
 		`"updated" ` + timeType(d) + ` NOT NULL`,
 	}

@@ -60,6 +60,9 @@ func encode(d sqldb.Dialect, v any) (any, error) {
 		}
 		return stamp(v), nil
 	case []string:
+		if v == nil {
+			return nil, nil
+		}
 		out, err := json.Marshal(v)
 		return string(out), err
 	case json.RawMessage:
@@ -123,8 +126,16 @@ func UpdateRecord(ctx context.Context, tx *Tx, c *schema.Collection, r *schema.R
 
 // DeleteRecord deletes the record with the id, or returns ErrNotFound.
 func DeleteRecord(ctx context.Context, tx *Tx, c *schema.Collection, id string) error {
-	a := args(tx.Dialect)
-	stmt := fmt.Sprintf(`DELETE FROM %s WHERE "id" = %s`, tx.Dialect.Quote(c.Name), a.Add(id))
+	return DeleteRecordIf(ctx, tx, c, id, "", args(tx.Dialect))
+}
+
+// DeleteRecordIf deletes the record with the id if it meets cond, a
+// condition on the table aliased Alias whose values are already in a. It
+// returns ErrNotFound when no such record exists.
+func DeleteRecordIf(ctx context.Context, tx *Tx, c *schema.Collection, id, cond string, a *sqldb.Args) error {
+	d := tx.Dialect
+	where := withID(cond, id, a)
+	stmt := fmt.Sprintf(`DELETE FROM %s WHERE "id" IN (SELECT r."id" FROM %s r WHERE %s)`, d.Quote(c.Name), d.Quote(c.Name), where)
 	res, err := tx.ExecContext(ctx, stmt, a.Values...)
 	if err != nil {
 		return fmt.Errorf("delete from %s: %w", c.Name, err)
@@ -133,6 +144,15 @@ func DeleteRecord(ctx context.Context, tx *Tx, c *schema.Collection, id string) 
 		return fmt.Errorf("record %s: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// withID appends the id condition after cond; placeholders follow the
+// order of the text.
+func withID(cond, id string, a *sqldb.Args) string {
+	if cond == "" {
+		return `r."id" = ` + a.Add(id)
+	}
+	return "(" + cond + `) AND r."id" = ` + a.Add(id)
 }
 
 func addTime(a *sqldb.Args, t time.Time) string {
@@ -158,8 +178,18 @@ func columnValues(d sqldb.Dialect, c *schema.Collection, v schema.Values) ([]any
 
 // GetRecord reads the record with the id, or returns ErrNotFound.
 func GetRecord(ctx context.Context, q Querier, d sqldb.Dialect, c *schema.Collection, id string) (*schema.Record, error) {
-	a := args(d)
-	stmt := fmt.Sprintf(`SELECT %s FROM %s r WHERE r."id" = %s`, selectList(d, c), d.Quote(c.Name), a.Add(id))
+	return GetRecordIf(ctx, q, c, id, "", args(d), false)
+}
+
+// GetRecordIf reads the record with the id if it meets cond (see
+// DeleteRecordIf), or returns ErrNotFound. With lock, PostgreSQL holds the
+// row until the transaction ends.
+func GetRecordIf(ctx context.Context, q Querier, c *schema.Collection, id, cond string, a *sqldb.Args, lock bool) (*schema.Record, error) {
+	d := a.Dialect
+	stmt := fmt.Sprintf(`SELECT %s FROM %s r WHERE %s`, selectList(d, c), d.Quote(c.Name), withID(cond, id, a))
+	if lock {
+		stmt += forUpdate(d)
+	}
 	rows, err := q.QueryContext(ctx, stmt, a.Values...)
 	if err != nil {
 		return nil, fmt.Errorf("get from %s: %w", c.Name, err)
@@ -270,17 +300,21 @@ func Exist(ctx context.Context, db Querier, d sqldb.Dialect, c *schema.Collectio
 	return found, rows.Err()
 }
 
-// GetMany reads the records with the given ids; missing ids are left out.
-func GetMany(ctx context.Context, db Querier, d sqldb.Dialect, c *schema.Collection, ids []string) ([]*schema.Record, error) {
+// GetMany reads the records with the given ids that meet cond (see
+// DeleteRecordIf); the others are left out.
+func GetMany(ctx context.Context, db Querier, c *schema.Collection, ids []string, cond string, a *sqldb.Args) ([]*schema.Record, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	a := args(d)
 	ph := make([]string, len(ids))
 	for i, id := range ids {
 		ph[i] = a.Add(id)
 	}
-	recs, _, err := ListRecords(ctx, db, c, ListQuery{Where: `r."id" IN (` + strings.Join(ph, ", ") + ")", Args: a})
+	where := `r."id" IN (` + strings.Join(ph, ", ") + ")"
+	if cond != "" {
+		where = "(" + cond + ") AND " + where
+	}
+	recs, _, err := ListRecords(ctx, db, c, ListQuery{Where: where, Args: a})
 	return recs, err
 }
 
