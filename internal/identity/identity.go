@@ -276,8 +276,8 @@ func (s *Service) Logout(ctx context.Context, p *auth.Principal) error {
 
 // Me returns the caller's own record.
 func (s *Service) Me(ctx context.Context, collection string, p *auth.Principal) (*schema.Record, error) {
-	if p == nil || p.Role != auth.RoleUser || p.Collection != collection {
-		return nil, apperr.New(apperr.Unauthorized, "sign in to %s first", collection)
+	if err := s.own(collection, p); err != nil {
+		return nil, err
 	}
 	return s.o.Records.Get(ctx, collection, p.ID)
 }
@@ -302,4 +302,73 @@ func newToken() string {
 func hashToken(t string) string {
 	sum := sha256.Sum256([]byte(t))
 	return hex.EncodeToString(sum[:])
+}
+
+// SessionInfo is a session as its owner sees it.
+type SessionInfo struct {
+	ID        string    `json:"id"`
+	Created   time.Time `json:"created"`
+	Expires   time.Time `json:"expires"`
+	UserAgent string    `json:"user_agent"`
+	IP        string    `json:"ip"`
+	Current   bool      `json:"current"`
+}
+
+func (s *Service) own(collection string, p *auth.Principal) error {
+	if p == nil || p.Role != auth.RoleUser || p.Collection != collection {
+		return apperr.New(apperr.Unauthorized, "sign in to %s first", collection)
+	}
+	return nil
+}
+
+// Sessions lists the caller's active sessions.
+func (s *Service) Sessions(ctx context.Context, collection string, p *auth.Principal) ([]SessionInfo, error) {
+	if err := s.own(collection, p); err != nil {
+		return nil, err
+	}
+	list, err := store.ListSessions(ctx, s.o.DB.Reader(), s.o.DB.Dialect(), collection, p.ID, s.o.Now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SessionInfo, len(list))
+	for i, ss := range list {
+		out[i] = SessionInfo{ID: ss.ID, Created: ss.Created, Expires: ss.Expires, UserAgent: ss.UserAgent, IP: ss.IP, Current: ss.ID == p.SessionID}
+	}
+	return out, nil
+}
+
+// RevokeSession ends one of the caller's sessions.
+func (s *Service) RevokeSession(ctx context.Context, collection string, p *auth.Principal, id string) error {
+	if err := s.own(collection, p); err != nil {
+		return err
+	}
+	err := s.o.DB.Write(ctx, func(tx *store.Tx) error {
+		sess, err := store.FindSession(ctx, tx, tx.Dialect, id)
+		if err != nil {
+			return err
+		}
+		if sess.Collection != collection || sess.RecordID != p.ID {
+			return store.ErrNotFound // another's session is none of the caller's business
+		}
+		return store.RevokeSession(ctx, tx, id, s.o.Now().UTC())
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return apperr.New(apperr.NotFound, "no active session %q", id)
+	}
+	return err
+}
+
+// RevokeAll ends every session of the caller, the current one included.
+func (s *Service) RevokeAll(ctx context.Context, collection string, p *auth.Principal) (int64, error) {
+	if err := s.own(collection, p); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.o.DB.Write(ctx, func(tx *store.Tx) error {
+		var err error
+		n, err = store.RevokeSessions(ctx, tx, collection, p.ID, s.o.Now().UTC())
+		return err
+	})
+	s.o.Logger.InfoContext(ctx, "security: all sessions revoked", "collection", collection, "record", p.ID, "count", n)
+	return n, err
 }

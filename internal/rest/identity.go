@@ -115,3 +115,31 @@ func (a *API) jwks(w http.ResponseWriter, r *http.Request) error {
 	httpx.JSON(w, http.StatusOK, a.signer.JWKS())
 	return nil
 }
+
+func (a *API) sessions(w http.ResponseWriter, r *http.Request) error {
+	list, err := a.ident.Sessions(r.Context(), r.PathValue("collection"), auth.PrincipalFrom(r.Context()))
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []identity.SessionInfo{}
+	}
+	httpx.JSON(w, http.StatusOK, map[string]any{"items": list})
+	return nil
+}
+
+func (a *API) revokeSession(w http.ResponseWriter, r *http.Request) error {
+	if err := a.ident.RevokeSession(r.Context(), r.PathValue("collection"), auth.PrincipalFrom(r.Context()), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) revokeAllSessions(w http.ResponseWriter, r *http.Request) error {
+	if _, err := a.ident.RevokeAll(r.Context(), r.PathValue("collection"), auth.PrincipalFrom(r.Context())); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

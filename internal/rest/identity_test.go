@@ -95,3 +95,51 @@ func TestUserSignIn(t *testing.T) {
 		e.skew = 0
 	})
 }
+
+func TestSessions(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *testEnv) {
+		e.request("POST", "/api/v1/collections", map[string]any{"name": "members", "type": "auth", "rules": map[string]any{"create": ""}}).status(201)
+		base := "/api/v1/auth/members/"
+		login := func(email string) string {
+			return e.anon("POST", base+"login", map[string]any{"email": email, "password": "a long password"}).status(200).json()["access_token"].(string)
+		}
+		for _, m := range []string{"ada@example.com", "bob@example.com"} {
+			e.anon("POST", base+"register", map[string]any{"email": m, "password": "a long password"}).status(201)
+		}
+		phone, laptop, tablet := login("ada@example.com"), login("ada@example.com"), login("ada@example.com")
+		bob := login("bob@example.com")
+
+		list := e.as(laptop, "GET", base+"sessions", nil).status(200).json()["items"].([]any)
+		if len(list) != 3 {
+			t.Fatalf("ada has %d sessions, want 3", len(list))
+		}
+		current := 0
+		var phoneSession string
+		for _, s := range list {
+			s := s.(map[string]any)
+			if s["current"] == true {
+				current++
+			}
+		}
+		if current != 1 {
+			t.Errorf("%d sessions marked current", current)
+		}
+		// Find the phone's session: the one the phone sees as current.
+		for _, s := range e.as(phone, "GET", base+"sessions", nil).status(200).json()["items"].([]any) {
+			if s := s.(map[string]any); s["current"] == true {
+				phoneSession = s["id"].(string)
+			}
+		}
+		e.as(bob, "DELETE", base+"sessions/"+phoneSession, nil).problem(404) // not bob's
+		e.as(phone, "GET", base+"me", nil).status(200)
+		e.as(laptop, "DELETE", base+"sessions/"+phoneSession, nil).status(204)
+		e.as(phone, "GET", base+"me", nil).problem(401)
+		e.as(laptop, "GET", base+"me", nil).status(200)
+
+		e.as(tablet, "DELETE", base+"sessions", nil).status(204)
+		e.as(laptop, "GET", base+"me", nil).problem(401)
+		e.as(tablet, "GET", base+"me", nil).problem(401)
+		e.as(bob, "GET", base+"me", nil).status(200)
+		e.anon("GET", base+"sessions", nil).problem(401)
+	})
+}

@@ -88,6 +88,9 @@ func (a *API) routes(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/auth/{collection}/refresh", a.handle(a.refresh))
 	mux.Handle("POST /api/v1/auth/{collection}/logout", a.handle(a.logout))
 	mux.Handle("GET /api/v1/auth/{collection}/me", a.handle(a.me))
+	mux.Handle("GET /api/v1/auth/{collection}/sessions", a.handle(a.sessions))
+	mux.Handle("DELETE /api/v1/auth/{collection}/sessions", a.handle(a.revokeAllSessions))
+	mux.Handle("DELETE /api/v1/auth/{collection}/sessions/{id}", a.handle(a.revokeSession))
 
 	mux.Handle("GET /api/v1/collections", a.superuser(a.listCollections))
 	mux.Handle("POST /api/v1/collections", a.superuser(a.createCollection))

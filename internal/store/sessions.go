@@ -139,3 +139,40 @@ func FindRecordBy(ctx context.Context, q Querier, d sqldb.Dialect, c *schema.Col
 	}
 	return recs[0], nil
 }
+
+// ListSessions returns the active sessions of a record, newest first.
+func ListSessions(ctx context.Context, q Querier, d sqldb.Dialect, collection, recordID string, now time.Time) ([]*Session, error) {
+	a := args(d)
+	stmt := fmt.Sprintf(`SELECT id, collection, record_id, created, expires, user_agent, ip FROM _sessions
+		WHERE collection = %s AND record_id = %s AND revoked IS NULL AND expires > %s ORDER BY created DESC, id DESC`,
+		a.Add(collection), a.Add(recordID), a.Add(stamp(now)))
+	rows, err := q.QueryContext(ctx, stmt, a.Values...)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []*Session
+	for rows.Next() {
+		var s Session
+		var created, expires string
+		if err := rows.Scan(&s.ID, &s.Collection, &s.RecordID, &created, &expires, &s.UserAgent, &s.IP); err != nil {
+			return nil, fmt.Errorf("list sessions: %w", err)
+		}
+		s.Created, _ = time.Parse(schema.TimeLayout, created)
+		s.Expires, _ = time.Parse(schema.TimeLayout, expires)
+		out = append(out, &s)
+	}
+	return out, rows.Err()
+}
+
+// RevokeSessions ends every active session of a record and returns how
+// many it ended.
+func RevokeSessions(ctx context.Context, tx *Tx, collection, recordID string, now time.Time) (int64, error) {
+	a := args(tx.Dialect)
+	res, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE _sessions SET revoked = %s WHERE collection = %s AND record_id = %s AND revoked IS NULL`,
+		a.Add(stamp(now)), a.Add(collection), a.Add(recordID)), a.Values...)
+	if err != nil {
+		return 0, fmt.Errorf("revoke sessions: %w", err)
+	}
+	return res.RowsAffected()
+}
