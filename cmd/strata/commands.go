@@ -12,11 +12,14 @@ import (
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"golang.org/x/term"
 
 	"github.com/strata-dev/strata/internal/app"
+	"github.com/strata-dev/strata/internal/auth"
 	"github.com/strata-dev/strata/internal/config"
+	"github.com/strata-dev/strata/internal/identity"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=...".
@@ -226,6 +229,35 @@ func configCmd(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s\nconfiguration is valid\n", out)
+	return nil
+}
+
+func keys(ctx context.Context, args []string, e env) error {
+	fs := flags(e, "keys", "keys rotate [flags]\n\n"+
+		"  rotate  add a signing key; tokens signed with the old ones stay valid until they\n"+
+		"          expire, and keys whose tokens have all expired are deleted")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || pos[0] != "rotate" {
+		fs.Usage()
+		return usagef("keys needs: rotate")
+	}
+	cfg, err := config.Load(fs, e.environ)
+	if err != nil {
+		return err
+	}
+	// Keep a replaced key while a token it signed can still be alive.
+	retain := max(cfg.TokenTTL, identity.AccessTTL) + time.Minute
+	kid, removed, err := auth.Rotate(cfg.Dir, time.Now(), retain)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "new signing key %s\n", kid)
+	for _, k := range removed {
+		fmt.Fprintf(e.stdout, "deleted expired key %s\n", k)
+	}
 	return nil
 }
 

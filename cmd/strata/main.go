@@ -54,6 +54,7 @@ func commands() []command {
 		{"migrate", "apply, undo, list or export schema migrations", migrate},
 		{"superuser", "create a superuser or set its password", superuser},
 		{"config", "check the configuration and print it", configCmd},
+		{"keys", "rotate the keys that sign access tokens", keys},
 		{"version", "print the version", version},
 	}
 }

@@ -204,3 +204,24 @@ func TestServeBinary(t *testing.T) {
 		t.Errorf("no shutdown log line:\n%s", logs.String())
 	}
 }
+
+func TestKeysRotate(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"--dir", dir, "--config", ""}
+	out, _, err := runCLI(t, "", append([]string{"keys", "rotate"}, base...)...)
+	if err != nil || !strings.Contains(out, "new signing key") {
+		t.Fatalf("rotate: %v %s", err, out)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "keys", "*.pem"))
+	if len(files) != 1 {
+		t.Errorf("keys after one rotation: %v", files)
+	}
+	runCLI(t, "", append([]string{"keys", "rotate"}, base...)...)
+	files, _ = filepath.Glob(filepath.Join(dir, "keys", "*.pem"))
+	if len(files) != 2 {
+		t.Errorf("a fresh key was deleted: %v", files)
+	}
+	if _, _, err := runCLI(t, "", append([]string{"keys", "spin"}, base...)...); err == nil {
+		t.Errorf("keys spin accepted")
+	}
+}

@@ -5,6 +5,7 @@ package auth
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -15,7 +16,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -76,67 +80,222 @@ func CheckPassword(hash, password string) (ok, needsRehash bool, err error) {
 	return ok, needsRehash, nil
 }
 
-// Signer issues and verifies EdDSA-signed access tokens.
+// Signer issues and verifies EdDSA-signed access tokens. Its keys live in
+// <dir>/keys, one PEM file each, named by creation time: the newest signs,
+// every one verifies, and a token names its key by kid. Rotation adds a
+// key; other processes on the same directory see it at their next token.
 type Signer struct {
-	key ed25519.PrivateKey
-	kid string
+	dir    string
+	secret []byte
+
+	mu      sync.Mutex
+	keys    []signingKey // oldest first
+	modTime time.Time    // of the keys directory when read
 }
 
-// LoadSigner reads the signing key from dir, creating it on first use.
+type signingKey struct {
+	created time.Time
+	priv    ed25519.PrivateKey
+	kid     string
+}
+
+// LoadSigner reads the keys and the secret from dir, creating them on
+// first use.
 func LoadSigner(dir string) (*Signer, error) {
-	path := filepath.Join(dir, "signing_key.pem")
+	secret, err := loadSecret(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Signer{dir: dir, secret: secret}
+	if err := s.reload(); err != nil {
+		return nil, err
+	}
+	if len(s.keys) == 0 {
+		if _, err := AddKey(dir, time.Now()); err != nil {
+			return nil, err
+		}
+		if err := s.reload(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func keysDir(dir string) string { return filepath.Join(dir, "keys") }
+
+// loadSecret reads <dir>/secret, 32 random bytes made on first use.
+func loadSecret(dir string) ([]byte, error) {
+	path := filepath.Join(dir, "secret")
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		_, key, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, err
+		b := make([]byte, 32)
+		rand.Read(b)
+		if err := writeExclusive(path, []byte(base64.RawURLEncoding.EncodeToString(b)+"\n")); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("auth: write secret: %w", err)
 		}
-		der, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			return nil, err
-		}
-		data = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, fmt.Errorf("auth: create %s: %w", dir, err)
-		}
-		// O_EXCL: two processes starting together keep one key.
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err == nil {
-			_, err = f.Write(data)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-		}
-		if errors.Is(err, os.ErrExist) {
-			return LoadSigner(dir)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("auth: write signing key: %w", err)
-		}
-	} else if err != nil {
-		return nil, fmt.Errorf("auth: read signing key: %w", err)
+		return loadSecret(dir)
 	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, fmt.Errorf("auth: %s is not a PEM file", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("auth: parse %s: %w", path, err)
+		return nil, fmt.Errorf("auth: read secret: %w", err)
 	}
-	key, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("auth: %s holds a %T, want an Ed25519 key", path, k)
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil || len(b) < 32 {
+		return nil, fmt.Errorf("auth: %s does not hold a secret of 32 bytes", path)
 	}
-	sum := sha256.Sum256(key.Public().(ed25519.PublicKey))
-	return &Signer{key: key, kid: base64.RawURLEncoding.EncodeToString(sum[:8])}, nil
+	return b, nil
 }
 
-// Secret derives a secret for another purpose (such as cursor MACs) from
-// the signing key.
+// writeExclusive creates path with data, failing with os.ErrExist when it
+// is there: of two processes starting together, one writes.
+func writeExclusive(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// AddKey makes a new signing key in dir, which signs from then on, and
+// returns its kid.
+func AddKey(dir string, now time.Time) (string, error) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", err
+	}
+	name := fmt.Sprintf("%020d.pem", now.UnixNano())
+	if err := writeExclusive(filepath.Join(keysDir(dir), name), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+		return "", fmt.Errorf("auth: write signing key: %w", err)
+	}
+	return kidOf(key), nil
+}
+
+// Rotate adds a signing key and deletes the keys that no token can need
+// any more: those replaced more than retain ago (retain must exceed the
+// longest token lifetime). It returns the new kid and the deleted ones.
+func Rotate(dir string, now time.Time, retain time.Duration) (string, []string, error) {
+	kid, err := AddKey(dir, now)
+	if err != nil {
+		return "", nil, err
+	}
+	keys, err := readKeys(dir)
+	if err != nil {
+		return "", nil, err
+	}
+	var removed []string
+	for i := 0; i+1 < len(keys); i++ {
+		if now.Sub(keys[i+1].created) > retain {
+			path := filepath.Join(keysDir(dir), fmt.Sprintf("%020d.pem", keys[i].created.UnixNano()))
+			if err := os.Remove(path); err != nil {
+				return kid, removed, fmt.Errorf("auth: remove old key: %w", err)
+			}
+			removed = append(removed, keys[i].kid)
+		}
+	}
+	return kid, removed, nil
+}
+
+func kidOf(key ed25519.PrivateKey) string {
+	sum := sha256.Sum256(key.Public().(ed25519.PublicKey))
+	return base64.RawURLEncoding.EncodeToString(sum[:8])
+}
+
+func readKeys(dir string) ([]signingKey, error) {
+	entries, err := os.ReadDir(keysDir(dir))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: read keys: %w", err)
+	}
+	var keys []signingKey
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".pem") {
+			continue
+		}
+		nanos, err := strconv.ParseInt(strings.TrimSuffix(name, ".pem"), 10, 64)
+		if err != nil {
+			continue
+		}
+		path := filepath.Join(keysDir(dir), name)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("auth: read %s: %w", path, err)
+		}
+		block, _ := pem.Decode(data)
+		if block == nil {
+			return nil, fmt.Errorf("auth: %s is not a PEM file", path)
+		}
+		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("auth: parse %s: %w", path, err)
+		}
+		key, ok := k.(ed25519.PrivateKey)
+		if !ok {
+			return nil, fmt.Errorf("auth: %s holds a %T, want an Ed25519 key", path, k)
+		}
+		keys = append(keys, signingKey{created: time.Unix(0, nanos), priv: key, kid: kidOf(key)})
+	}
+	slices.SortFunc(keys, func(a, b signingKey) int { return a.created.Compare(b.created) })
+	return keys, nil
+}
+
+// reload reads the keys again when the directory changed.
+func (s *Signer) reload() error {
+	fi, err := os.Stat(keysDir(s.dir))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fi != nil && fi.ModTime().Equal(s.modTime) && len(s.keys) > 0 {
+		return nil
+	}
+	keys, err := readKeys(s.dir)
+	if err != nil {
+		return err
+	}
+	s.keys = keys
+	if fi != nil {
+		s.modTime = fi.ModTime()
+	}
+	return nil
+}
+
+func (s *Signer) current() signingKey {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keys[len(s.keys)-1]
+}
+
+func (s *Signer) byKid(kid string) (ed25519.PublicKey, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range s.keys {
+		if k.kid == kid {
+			return k.priv.Public().(ed25519.PublicKey), true
+		}
+	}
+	return nil, false
+}
+
+// Secret derives a secret for a purpose (such as cursor MACs) from the
+// data directory's secret, which rotation leaves alone.
 func (s *Signer) Secret(purpose string) []byte {
-	sum := sha256.Sum256(append([]byte(purpose+"\x00"), s.key.Seed()...))
-	return sum[:]
+	mac := hmac.New(sha256.New, s.secret)
+	mac.Write([]byte(purpose))
+	return mac.Sum(nil)
 }
 
 // Role is what a principal may do.
@@ -170,9 +329,13 @@ func (s *Signer) Issue(p Principal, ttl time.Duration, now time.Time) (string, e
 		NotBefore: jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 	}}
+	if err := s.reload(); err != nil {
+		return "", err
+	}
+	k := s.current()
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
-	t.Header["kid"] = s.kid
-	return t.SignedString(s.key)
+	t.Header["kid"] = k.kid
+	return t.SignedString(k.priv)
 }
 
 // Verify checks a token's signature and its times against now and returns
@@ -180,7 +343,15 @@ func (s *Signer) Issue(p Principal, ttl time.Duration, now time.Time) (string, e
 func (s *Signer) Verify(token string, now time.Time) (*Claims, error) {
 	var c Claims
 	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		return s.key.Public(), nil
+		kid, _ := t.Header["kid"].(string)
+		// Another process may have rotated the keys: a stat tells.
+		if err := s.reload(); err != nil {
+			return nil, err
+		}
+		if pub, ok := s.byKid(kid); ok {
+			return pub, nil
+		}
+		return nil, fmt.Errorf("unknown key id %q", kid)
 	}, jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithIssuer(issuer), jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(func() time.Time { return now }))
 	if err != nil {
@@ -225,6 +396,14 @@ type JWK struct {
 
 // JWKS returns the public keys that verify Strata's tokens.
 func (s *Signer) JWKS() map[string][]JWK {
-	pub := s.key.Public().(ed25519.PublicKey)
-	return map[string][]JWK{"keys": {{Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(pub), Kid: s.kid, Alg: "EdDSA", Use: "sig"}}}
+	_ = s.reload()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]JWK, 0, len(s.keys))
+	for i := len(s.keys) - 1; i >= 0; i-- { // the signing key first
+		k := s.keys[i]
+		pub := k.priv.Public().(ed25519.PublicKey)
+		out = append(out, JWK{Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(pub), Kid: k.kid, Alg: "EdDSA", Use: "sig"})
+	}
+	return map[string][]JWK{"keys": out}
 }

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,12 +46,18 @@ func TestSignerTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi, err := os.Stat(filepath.Join(dir, "signing_key.pem")); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("key file: %v %v", fi, err)
+	files, _ := filepath.Glob(filepath.Join(dir, "keys", "*.pem"))
+	if len(files) != 1 {
+		t.Fatalf("key files: %v", files)
+	}
+	for _, f := range append(files, filepath.Join(dir, "secret")) {
+		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v", f, fi, err)
+		}
 	}
 	again, err := LoadSigner(dir)
-	if err != nil || again.kid != s.kid {
-		t.Fatalf("reloaded key differs: %v", err)
+	if err != nil || again.current().kid != s.current().kid || string(again.Secret("x")) != string(s.Secret("x")) {
+		t.Fatalf("reloaded key or secret differs: %v", err)
 	}
 	now := time.Now()
 	tok, err := s.Issue(Principal{ID: "u1", Role: RoleSuperuser}, time.Hour, now)
@@ -82,9 +90,59 @@ func TestSignerTokens(t *testing.T) {
 	}
 }
 
+func TestKeyRotation(t *testing.T) {
+	dir := t.TempDir()
+	server, err := LoadSigner(dir) // a running server
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	p := Principal{ID: "u1", Role: RoleUser}
+	old, _ := server.Issue(p, time.Hour, now)
+	kid, removed, err := Rotate(dir, now, 2*time.Hour) // strata keys rotate, another process
+	if err != nil || len(removed) != 0 {
+		t.Fatalf("rotate: %v %v", removed, err)
+	}
+	if _, err := server.Verify(old, now); err != nil {
+		t.Errorf("a token of the old key stopped working after rotation: %v", err)
+	}
+	fresh, _ := server.Issue(p, time.Hour, now)
+	if c, err := server.Verify(fresh, now); err != nil || headerKid(t, fresh) != kid {
+		t.Errorf("new tokens are not signed with the new key %s: %v", kid, c)
+	}
+	if n := len(server.JWKS()["keys"]); n != 2 {
+		t.Errorf("JWKS has %d keys, want 2", n)
+	}
+	// Once the old key's tokens have all expired, the next rotation drops it.
+	later := now.Add(3 * time.Hour)
+	_, removed, err = Rotate(dir, later, 2*time.Hour)
+	if err != nil || len(removed) != 1 || removed[0] != headerKid(t, old) {
+		t.Fatalf("second rotate removed %v, %v", removed, err)
+	}
+	if _, err := server.Verify(old, now); err == nil {
+		t.Errorf("a token of a removed key still verifies")
+	}
+	if _, err := server.Verify(fresh, now); err != nil {
+		t.Errorf("a token of a kept key stopped working: %v", err)
+	}
+}
+
+func headerKid(t *testing.T, tok string) string {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	json.Unmarshal(b, &h)
+	kid, _ := h["kid"].(string)
+	return kid
+}
+
 func TestLoadSignerRefusesBadFile(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "signing_key.pem"), []byte("not pem"), 0o600)
+	os.MkdirAll(filepath.Join(dir, "keys"), 0o700)
+	os.WriteFile(filepath.Join(dir, "keys", "00000000000000000001.pem"), []byte("not pem"), 0o600)
 	if _, err := LoadSigner(dir); err == nil || !strings.Contains(err.Error(), "PEM") {
 		t.Errorf("err = %v", err)
 	}

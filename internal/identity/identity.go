@@ -23,6 +23,9 @@ import (
 	"github.com/strata-dev/strata/internal/store"
 )
 
+// AccessTTL is how long a user's access token lives unless configured.
+const AccessTTL = 15 * time.Minute
+
 // Options configures a Service.
 type Options struct {
 	DB      *store.DB
@@ -52,7 +55,7 @@ func New(o Options) *Service {
 		o.Now = time.Now
 	}
 	if o.AccessTTL <= 0 {
-		o.AccessTTL = 15 * time.Minute
+		o.AccessTTL = AccessTTL
 	}
 	if o.RefreshTTL <= 0 {
 		o.RefreshTTL = 30 * 24 * time.Hour
