@@ -39,6 +39,8 @@ type Error struct {
 	Fields []schema.FieldError
 	// Err is the cause, for logs; never shown.
 	Err error
+	// RetryAfter, in seconds, tells a rate-limited client when to retry.
+	RetryAfter int
 }
 
 func (e *Error) Error() string {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/strata-dev/strata/internal/apperr"
 	"github.com/strata-dev/strata/internal/schema"
@@ -75,6 +76,10 @@ func ProblemFor(err error) Problem {
 // Error writes err as a problem document, logging it when it is internal.
 func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	p := ProblemFor(err)
+	var ae *apperr.Error
+	if errors.As(err, &ae) && ae.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
+	}
 	if p.Status >= 500 {
 		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "status", p.Status, "err", err)
 	}

@@ -42,8 +42,9 @@ type Options struct {
 
 // Service runs sign-in flows.
 type Service struct {
-	o     Options
-	decoy func() string
+	o        Options
+	decoy    func() string
+	throttle *Throttle
 }
 
 // New returns a Service.
@@ -63,7 +64,7 @@ func New(o Options) *Service {
 	if o.MinPassword <= 0 {
 		o.MinPassword = 10
 	}
-	return &Service{o: o, decoy: sync.OnceValue(func() string {
+	return &Service{o: o, throttle: NewThrottle(o.DB), decoy: sync.OnceValue(func() string {
 		h, _ := auth.HashPassword("strata-decoy-password")
 		return h
 	})}
@@ -151,11 +152,22 @@ func (s *Service) Login(ctx context.Context, collection, email, password string,
 		return nil, err
 	}
 	email = strings.TrimSpace(email)
+	keys := Keys(collection, email, cl.IP)
+	if err := s.throttle.Check(ctx, keys, s.o.Now()); err != nil {
+		s.o.Logger.WarnContext(ctx, "security: login refused while locked", "collection", collection, "ip", cl.IP)
+		return nil, err
+	}
+	deny := func(reason string, rec string) error {
+		s.o.Logger.InfoContext(ctx, "security: login failed", "collection", collection, "record", rec, "reason", reason, "ip", cl.IP)
+		if err := s.throttle.Fail(ctx, keys, s.o.Now()); err != nil {
+			return err
+		}
+		return errDenied
+	}
 	rec, err := store.FindRecordBy(ctx, s.o.DB.Reader(), s.o.DB.Dialect(), c, schema.FieldEmail, email)
 	if errors.Is(err, store.ErrNotFound) {
 		auth.CheckPassword(s.decoy(), password) // take as long as a real check
-		s.o.Logger.InfoContext(ctx, "security: login failed", "collection", collection, "reason", "unknown email", "ip", cl.IP)
-		return nil, errDenied
+		return nil, deny("unknown email", "")
 	}
 	if err != nil {
 		return nil, err
@@ -163,15 +175,17 @@ func (s *Service) Login(ctx context.Context, collection, email, password string,
 	hash, _ := rec.Values[schema.FieldPasswordHash].(string)
 	if hash == "" {
 		auth.CheckPassword(s.decoy(), password)
-		return nil, errDenied
+		return nil, deny("no password set", rec.ID)
 	}
 	ok, rehash, err := auth.CheckPassword(hash, password)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		s.o.Logger.InfoContext(ctx, "security: login failed", "collection", collection, "record", rec.ID, "reason", "wrong password", "ip", cl.IP)
-		return nil, errDenied
+		return nil, deny("wrong password", rec.ID)
+	}
+	if err := s.throttle.Succeed(ctx, keys); err != nil {
+		return nil, err
 	}
 	now := s.o.Now().UTC()
 	sess := &store.Session{ID: records.NewID(), Collection: collection, RecordID: rec.ID, Created: now,
@@ -375,3 +389,7 @@ func (s *Service) RevokeAll(ctx context.Context, collection string, p *auth.Prin
 	s.o.Logger.InfoContext(ctx, "security: all sessions revoked", "collection", collection, "record", p.ID, "count", n)
 	return n, err
 }
+
+// Throttle is the guard against password guessing, for other sign-ins
+// (superusers) to share.
+func (s *Service) Throttle() *Throttle { return s.throttle }

@@ -12,6 +12,7 @@ import (
 	"github.com/strata-dev/strata/internal/apperr"
 	"github.com/strata-dev/strata/internal/auth"
 	"github.com/strata-dev/strata/internal/httpx"
+	"github.com/strata-dev/strata/internal/identity"
 	"github.com/strata-dev/strata/internal/records"
 	"github.com/strata-dev/strata/internal/schema"
 	"github.com/strata-dev/strata/internal/store"
@@ -60,11 +61,22 @@ func (a *API) adminLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	denied := apperr.New(apperr.Unauthorized, "the email or password is wrong")
+	throttle := a.ident.Throttle()
+	keys := identity.Keys("_superusers", req.Email, client(r).IP)
+	if err := throttle.Check(r.Context(), keys, a.now()); err != nil {
+		return err
+	}
+	deny := func() error {
+		a.log.InfoContext(r.Context(), "security: superuser login failed", "ip", client(r).IP)
+		if err := throttle.Fail(r.Context(), keys, a.now()); err != nil {
+			return err
+		}
+		return apperr.New(apperr.Unauthorized, "the email or password is wrong")
+	}
 	u, err := a.db.FindSuperuser(r.Context(), req.Email)
 	if errors.Is(err, store.ErrNotFound) {
 		auth.CheckPassword(a.dummyHash(), req.Password)
-		return denied
+		return deny()
 	}
 	if err != nil {
 		return err
@@ -74,7 +86,10 @@ func (a *API) adminLogin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !ok {
-		return denied
+		return deny()
+	}
+	if err := throttle.Succeed(r.Context(), keys); err != nil {
+		return err
 	}
 	tok, err := a.signer.Issue(auth.Principal{ID: u.ID, Role: auth.RoleSuperuser}, a.tokenTTL, a.now())
 	if err != nil {

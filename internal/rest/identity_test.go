@@ -143,3 +143,39 @@ func TestSessions(t *testing.T) {
 		e.anon("GET", base+"sessions", nil).problem(401)
 	})
 }
+
+// TestLoginThrottle: failures lock sign-in for growing times, per account
+// and per address, with 429 and Retry-After; the counts are in the database,
+// so a new service over it (a restart) still refuses.
+func TestLoginThrottle(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *testEnv) {
+		e.request("POST", "/api/v1/collections", map[string]any{"name": "members", "type": "auth", "rules": map[string]any{"create": ""}}).status(201)
+		base := "/api/v1/auth/members/"
+		e.anon("POST", base+"register", map[string]any{"email": "ada@example.com", "password": "a long password"}).status(201)
+		wrong := map[string]any{"email": "ada@example.com", "password": "not the password"}
+		right := map[string]any{"email": "ada@example.com", "password": "a long password"}
+		for range 6 {
+			e.anon("POST", base+"login", wrong).problem(401)
+		}
+		locked := e.anon("POST", base+"login", right)
+		locked.problem(429)
+		if ra := locked.Header().Get("Retry-After"); ra != "1" {
+			t.Errorf("Retry-After = %q, want 1", ra)
+		}
+		e.skew = 2 * time.Second
+		e.anon("POST", base+"login", wrong).problem(401) // 7th failure: 2s
+		e.anon("POST", base+"login", right).problem(429)
+		e.skew = 5 * time.Second
+		e.anon("POST", base+"login", right).status(200)
+		// A success clears the account, not the address: the address has 7
+		// failures, and one more locks it for every account.
+		e.skew = 10 * time.Second
+		e.anon("POST", base+"login", map[string]any{"email": "nobody@example.com", "password": "guess guess"}).problem(401)
+		e.anon("POST", base+"login", right).problem(429)
+		// Superuser sign-in is guarded by the same counters.
+		e.anon("POST", "/api/v1/admin/login", map[string]string{"email": adminEmail, "password": adminPassword}).problem(429)
+		e.skew = 10 * time.Minute
+		e.anon("POST", "/api/v1/admin/login", map[string]string{"email": adminEmail, "password": adminPassword}).status(200)
+		e.skew = 0
+	})
+}

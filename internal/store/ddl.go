@@ -57,6 +57,11 @@ var systemTables = []string{
 		created TEXT NOT NULL,
 		used TEXT)`,
 	`CREATE INDEX IF NOT EXISTS _refresh_tokens_session ON _refresh_tokens (session_id)`,
+	`CREATE TABLE IF NOT EXISTS _login_failures (
+		key TEXT PRIMARY KEY,
+		failures INTEGER NOT NULL,
+		locked_until TEXT NOT NULL,
+		updated TEXT NOT NULL)`,
 }
 
 func (db *DB) createSystemTables(ctx context.Context) error {
