@@ -407,3 +407,22 @@ func (s *Signer) JWKS() map[string][]JWK {
 	}
 	return map[string][]JWK{"keys": out}
 }
+
+// Client is where a request comes from.
+type Client struct {
+	IP        string
+	UserAgent string
+}
+
+type clientKey struct{}
+
+// WithClient returns ctx carrying c.
+func WithClient(ctx context.Context, c Client) context.Context {
+	return context.WithValue(ctx, clientKey{}, c)
+}
+
+// ClientFrom returns the client of ctx; empty when unknown.
+func ClientFrom(ctx context.Context) Client {
+	c, _ := ctx.Value(clientKey{}).(Client)
+	return c
+}

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/strata-dev/strata/internal/apperr"
+	"github.com/strata-dev/strata/internal/audit"
 	"github.com/strata-dev/strata/internal/auth"
 	"github.com/strata-dev/strata/internal/records"
 	"github.com/strata-dev/strata/internal/schema"
@@ -68,12 +69,6 @@ func New(o Options) *Service {
 		h, _ := auth.HashPassword("strata-decoy-password")
 		return h
 	})}
-}
-
-// Client describes where a request comes from, for the session list.
-type Client struct {
-	UserAgent string
-	IP        string
 }
 
 // Tokens answer a login or refresh.
@@ -146,7 +141,7 @@ func fieldErr(field, code, msg string) error {
 var errDenied = apperr.New(apperr.Unauthorized, "the email or password is wrong")
 
 // Login checks an email and password and opens a session.
-func (s *Service) Login(ctx context.Context, collection, email, password string, cl Client) (*Tokens, error) {
+func (s *Service) Login(ctx context.Context, collection, email, password string, cl auth.Client) (*Tokens, error) {
 	c, err := s.authCollection(ctx, collection)
 	if err != nil {
 		return nil, err
@@ -160,6 +155,10 @@ func (s *Service) Login(ctx context.Context, collection, email, password string,
 	deny := func(reason string, rec string) error {
 		s.o.Logger.InfoContext(ctx, "security: login failed", "collection", collection, "record", rec, "reason", reason, "ip", cl.IP)
 		if err := s.throttle.Fail(ctx, keys, s.o.Now()); err != nil {
+			return err
+		}
+		if err := audit.Log(ctx, s.o.DB, audit.Event{Event: "login.failed", Target: rec, ActorCollection: collection,
+			Detail: map[string]string{"email": email, "reason": reason}}); err != nil {
 			return err
 		}
 		return errDenied
@@ -202,6 +201,10 @@ func (s *Service) Login(ctx context.Context, collection, email, password string,
 		if err := store.InsertSession(ctx, tx, sess); err != nil {
 			return err
 		}
+		if err := audit.Append(ctx, tx, audit.Event{Event: "login", Actor: rec.ID, ActorCollection: collection, Target: rec.ID,
+			Detail: map[string]any{"session": sess.ID, "rehashed": rehash}}); err != nil {
+			return err
+		}
 		return store.InsertRefreshToken(ctx, tx, hashToken(refresh), sess.ID, now)
 	})
 	if err != nil {
@@ -223,7 +226,7 @@ var errBadRefresh = apperr.New(apperr.Unauthorized, "the refresh token is invali
 
 // Refresh trades a refresh token for new tokens. Each refresh token works
 // once: a second use means it was stolen, and the whole session is revoked.
-func (s *Service) Refresh(ctx context.Context, collection, token string, cl Client) (*Tokens, error) {
+func (s *Service) Refresh(ctx context.Context, collection, token string, cl auth.Client) (*Tokens, error) {
 	c, err := s.authCollection(ctx, collection)
 	if err != nil {
 		return nil, err
@@ -246,7 +249,8 @@ func (s *Service) Refresh(ctx context.Context, collection, token string, cl Clie
 			if err := store.RevokeSession(ctx, tx, sid, now); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
-			return nil
+			return audit.Append(ctx, tx, audit.Event{Event: "refresh.reused", Actor: sess.RecordID, ActorCollection: sess.Collection,
+				Target: sess.RecordID, Detail: map[string]string{"session": sid}})
 		}
 		if !sess.Active(now) || sess.Collection != collection {
 			return store.ErrNotFound
@@ -283,7 +287,10 @@ func (s *Service) Logout(ctx context.Context, p *auth.Principal) error {
 		return apperr.New(apperr.Unauthorized, "sign in first")
 	}
 	err := s.o.DB.Write(ctx, func(tx *store.Tx) error {
-		return store.RevokeSession(ctx, tx, p.SessionID, s.o.Now().UTC())
+		if err := store.RevokeSession(ctx, tx, p.SessionID, s.o.Now().UTC()); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, audit.Event{Event: "logout", Target: p.ID, Detail: map[string]string{"session": p.SessionID}})
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -367,7 +374,10 @@ func (s *Service) RevokeSession(ctx context.Context, collection string, p *auth.
 		if sess.Collection != collection || sess.RecordID != p.ID {
 			return store.ErrNotFound // another's session is none of the caller's business
 		}
-		return store.RevokeSession(ctx, tx, id, s.o.Now().UTC())
+		if err := store.RevokeSession(ctx, tx, id, s.o.Now().UTC()); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, audit.Event{Event: "session.revoked", Target: p.ID, Detail: map[string]string{"session": id}})
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return apperr.New(apperr.NotFound, "no active session %q", id)
@@ -383,8 +393,10 @@ func (s *Service) RevokeAll(ctx context.Context, collection string, p *auth.Prin
 	var n int64
 	err := s.o.DB.Write(ctx, func(tx *store.Tx) error {
 		var err error
-		n, err = store.RevokeSessions(ctx, tx, collection, p.ID, s.o.Now().UTC())
-		return err
+		if n, err = store.RevokeSessions(ctx, tx, collection, p.ID, s.o.Now().UTC()); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, audit.Event{Event: "sessions.revoked", Target: p.ID, Detail: map[string]int64{"count": n}})
 	})
 	s.o.Logger.InfoContext(ctx, "security: all sessions revoked", "collection", collection, "record", p.ID, "count", n)
 	return n, err

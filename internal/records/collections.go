@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/strata-dev/strata/internal/apperr"
+	"github.com/strata-dev/strata/internal/audit"
 	"github.com/strata-dev/strata/internal/schema"
 	"github.com/strata-dev/strata/internal/store"
 )
@@ -68,7 +69,7 @@ func (s *Service) CreateCollection(ctx context.Context, in *schema.Collection) (
 	normalizeIndexes(c)
 	up := []Op{{Op: "create", Collection: c}}
 	down := []Op{{Op: "delete", Name: c.Name}}
-	if err := s.migrate(ctx, "create_"+c.Name, up, down); err != nil {
+	if err := s.migrate(ctx, "create", c.Name, up, down); err != nil {
 		return nil, err
 	}
 	return s.lookup(c.Name), nil
@@ -146,7 +147,7 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, p *Collecti
 	normalizeIndexes(next)
 	up := []Op{{Op: "update", Collection: next}}
 	down := []Op{{Op: "update", Collection: old}}
-	if err := s.migrate(ctx, "update_"+name, up, down); err != nil {
+	if err := s.migrate(ctx, "update", name, up, down); err != nil {
 		return nil, err
 	}
 	return s.lookup(name), nil
@@ -167,7 +168,7 @@ func (s *Service) DeleteCollection(ctx context.Context, name string) error {
 	}
 	up := []Op{{Op: "delete", Name: name}}
 	down := []Op{{Op: "create", Collection: old}}
-	return s.migrate(ctx, "delete_"+name, up, down)
+	return s.migrate(ctx, "delete", name, up, down)
 }
 
 func normalizeIndexes(c *schema.Collection) {
@@ -284,17 +285,21 @@ func ddlErr(err error) error {
 // migrate applies a schema change made through the service: it runs the up
 // ops and records the migration in one transaction, publishes the new
 // registry, and writes the migration file.
-func (s *Service) migrate(ctx context.Context, name string, up, down []Op) error {
+func (s *Service) migrate(ctx context.Context, op, collection string, up, down []Op) error {
 	s.schemaMu.Lock()
 	defer s.schemaMu.Unlock()
 	if err := s.reload(ctx); err != nil {
 		return err
 	}
 	now := s.now().UTC()
-	m := File{ID: MigrationID(now, name), Up: up, Down: down}
+	m := File{ID: MigrationID(now, op+"_"+collection), Up: up, Down: down}
 	reg := maps.Clone(s.registry())
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
 		if err := applyOps(ctx, tx, reg, up); err != nil {
+			return err
+		}
+		if err := audit.Append(ctx, tx, audit.Event{Event: "collection." + op, Target: collection,
+			Detail: map[string]any{"migration": m.ID, "up": up}}); err != nil {
 			return err
 		}
 		return recordMigration(ctx, tx, m, now)

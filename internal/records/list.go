@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/strata-dev/strata/internal/apperr"
+	"github.com/strata-dev/strata/internal/audit"
 	"github.com/strata-dev/strata/internal/query"
 	"github.com/strata-dev/strata/internal/schema"
 	"github.com/strata-dev/strata/internal/sqldb"
@@ -50,6 +51,20 @@ func (s *Service) List(ctx context.Context, name string, p ListParams) (*Page, e
 	if err != nil {
 		return nil, err
 	}
+	return s.list(ctx, c, p)
+}
+
+// Audit lists the audit log, for superusers, with the filter, sort and
+// cursor of any list.
+func (s *Service) Audit(ctx context.Context, p ListParams) (*Page, error) {
+	if !callerOf(ctx).Superuser {
+		return nil, apperr.New(apperr.Forbidden, "only superusers may read the audit log")
+	}
+	return s.list(ctx, audit.Collection, p)
+}
+
+func (s *Service) list(ctx context.Context, c *schema.Collection, p ListParams) (*Page, error) {
+	name := c.Name
 	if p.Limit <= 0 {
 		p.Limit = DefaultLimit
 	}

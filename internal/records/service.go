@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/strata-dev/strata/internal/apperr"
+	"github.com/strata-dev/strata/internal/audit"
 	"github.com/strata-dev/strata/internal/schema"
 	"github.com/strata-dev/strata/internal/store"
 )
@@ -69,6 +70,9 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	s := &Service{
 		db: o.DB, log: o.Logger, now: o.Now, secret: mac.Sum(nil),
 		migDir: o.MigrationsDir, idemTTL: o.IdempotencyTTL,
+	}
+	if err := audit.Ensure(ctx, s.db); err != nil {
+		return nil, fmt.Errorf("create the audit log: %w", err)
 	}
 	if err := s.reload(ctx); err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/strata-dev/strata/internal/apperr"
+	"github.com/strata-dev/strata/internal/audit"
 	"github.com/strata-dev/strata/internal/auth"
 	"github.com/strata-dev/strata/internal/httpx"
 	"github.com/strata-dev/strata/internal/identity"
@@ -71,6 +72,10 @@ func (a *API) adminLogin(w http.ResponseWriter, r *http.Request) error {
 		if err := throttle.Fail(r.Context(), keys, a.now()); err != nil {
 			return err
 		}
+		if err := audit.Log(r.Context(), a.db, audit.Event{Event: "login.failed", ActorCollection: "_superusers",
+			Detail: map[string]string{"email": req.Email}}); err != nil {
+			return err
+		}
 		return apperr.New(apperr.Unauthorized, "the email or password is wrong")
 	}
 	u, err := a.db.FindSuperuser(r.Context(), req.Email)
@@ -89,6 +94,9 @@ func (a *API) adminLogin(w http.ResponseWriter, r *http.Request) error {
 		return deny()
 	}
 	if err := throttle.Succeed(r.Context(), keys); err != nil {
+		return err
+	}
+	if err := audit.Log(r.Context(), a.db, audit.Event{Event: "login", Actor: u.ID, ActorCollection: "_superusers", Target: u.ID}); err != nil {
 		return err
 	}
 	tok, err := a.signer.Issue(auth.Principal{ID: u.ID, Role: auth.RoleSuperuser}, a.tokenTTL, a.now())
@@ -253,6 +261,17 @@ func (a *API) listRecords(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return a.list(w, r, c, func(p records.ListParams) (*records.Page, error) { return a.recs.List(r.Context(), name, p) })
+}
+
+func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
+	ctx := records.WithCaller(r.Context(), records.System) // superuser() let only superusers in
+	return a.list(w, r, audit.Collection, func(p records.ListParams) (*records.Page, error) { return a.recs.Audit(ctx, p) })
+}
+
+// list answers a list request: it reads the query parameters, runs list
+// and writes the page.
+func (a *API) list(w http.ResponseWriter, r *http.Request, c *schema.Collection, list func(records.ListParams) (*records.Page, error)) error {
 	q := r.URL.Query()
 	for k := range q {
 		if !listParams[k] {
@@ -278,7 +297,7 @@ func (a *API) listRecords(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.recs.List(r.Context(), name, p)
+	res, err := list(p)
 	if err != nil {
 		return err
 	}

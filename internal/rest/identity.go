@@ -2,7 +2,6 @@ package rest
 
 import (
 	"context"
-	"net"
 	"net/http"
 
 	"github.com/strata-dev/strata/internal/apperr"
@@ -19,13 +18,7 @@ func (a *API) checkSession(ctx context.Context, p *auth.Principal) error {
 	return a.ident.CheckSession(ctx, p)
 }
 
-func client(r *http.Request) identity.Client {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
-	return identity.Client{UserAgent: r.UserAgent(), IP: ip}
-}
+func client(r *http.Request) auth.Client { return auth.ClientFrom(r.Context()) }
 
 type userTokens struct {
 	AccessToken  string `json:"access_token"`

@@ -3,6 +3,8 @@ package rest_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -177,5 +179,48 @@ func TestLoginThrottle(t *testing.T) {
 		e.skew = 10 * time.Minute
 		e.anon("POST", "/api/v1/admin/login", map[string]string{"email": adminEmail, "password": adminPassword}).status(200)
 		e.skew = 0
+	})
+}
+
+func TestAuditLog(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *testEnv) {
+		e.request("POST", "/api/v1/collections", map[string]any{"name": "members", "type": "auth", "rules": map[string]any{"create": ""}}).status(201)
+		base := "/api/v1/auth/members/"
+		e.anon("POST", base+"register", map[string]any{"email": "ada@example.com", "password": "a long password"}).status(201)
+		e.anon("POST", base+"login", map[string]any{"email": "ada@example.com", "password": "wrong password"}, "User-Agent", "guesser/1").problem(401)
+		l := e.anon("POST", base+"login", map[string]any{"email": "ada@example.com", "password": "a long password"}).status(200).json()
+		e.anon("POST", base+"refresh", map[string]any{"refresh_token": l["refresh_token"]}).status(200)
+		e.anon("POST", base+"refresh", map[string]any{"refresh_token": l["refresh_token"]}).problem(401)
+
+		events := func(filter string) []map[string]any {
+			m := e.request("GET", "/api/v1/audit?sort=created&filter="+url.QueryEscape(filter), nil).status(200).json()
+			var out []map[string]any
+			for _, it := range m["items"].([]any) {
+				out = append(out, it.(map[string]any))
+			}
+			return out
+		}
+		all := events("")
+		var kinds []string
+		for _, ev := range all {
+			kinds = append(kinds, ev["event"].(string))
+		}
+		want := "[login collection.create login.failed login refresh.reused]"
+		if fmt.Sprint(kinds) != want {
+			t.Errorf("events %v, want %s", kinds, want)
+		}
+		failed := events(`event = "login.failed" && user_agent ~ "guesser"`)
+		if len(failed) != 1 || failed[0]["ip"] == "" || failed[0]["detail"].(map[string]any)["email"] != "ada@example.com" {
+			t.Errorf("failed login entry: %v", failed)
+		}
+		schemaChange := events(`event = "collection.create"`)
+		if len(schemaChange) != 1 || schemaChange[0]["target"] != "members" || schemaChange[0]["actor_collection"] != "_superusers" {
+			t.Errorf("schema change entry: %v", schemaChange)
+		}
+		// Users may not read it; nobody can write it.
+		e.as(l["access_token"].(string), "GET", "/api/v1/audit", nil).problem(401) // its session was revoked by the reuse
+		e.anon("GET", "/api/v1/audit", nil).problem(401)
+		e.request("DELETE", "/api/v1/audit", nil).problem(405)
+		e.request("GET", "/api/v1/collections/_audit/records", nil).problem(404)
 	})
 }

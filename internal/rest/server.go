@@ -92,6 +92,7 @@ func (a *API) routes(mux *http.ServeMux) {
 	mux.Handle("DELETE /api/v1/auth/{collection}/sessions", a.handle(a.revokeAllSessions))
 	mux.Handle("DELETE /api/v1/auth/{collection}/sessions/{id}", a.handle(a.revokeSession))
 
+	mux.Handle("GET /api/v1/audit", a.superuser(a.listAudit))
 	mux.Handle("GET /api/v1/collections", a.superuser(a.listCollections))
 	mux.Handle("POST /api/v1/collections", a.superuser(a.createCollection))
 	mux.Handle("GET /api/v1/collections/{name}", a.superuser(a.getCollection))

@@ -296,3 +296,23 @@ func DropTable(ctx context.Context, tx *Tx, c *schema.Collection) error {
 	}
 	return nil
 }
+
+// EnsureTable creates the table of c unless it exists: for the tables
+// Strata keeps in the record layout for itself, such as the audit log.
+func EnsureTable(ctx context.Context, tx *Tx, c *schema.Collection) error {
+	a := args(tx.Dialect)
+	var q string
+	if tx.Dialect == sqldb.Postgres {
+		q = `SELECT COUNT(*) FROM (SELECT to_regclass(` + a.Add(tx.Dialect.Quote(c.Name)) + `::text) AS t) x WHERE t IS NOT NULL`
+	} else {
+		q = `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ` + a.Add(c.Name)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, q, a.Values...).Scan(&n); err != nil {
+		return fmt.Errorf("look for table %s: %w", c.Name, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	return CreateTable(ctx, tx, c)
+}
