@@ -366,6 +366,27 @@ type Principal struct {
 	Role       Role
 	Collection string // the auth collection of a user
 	SessionID  string
+	// KeyID is set when the principal signed in with an API key, whose
+	// Scopes (collection to operations; "*" for every collection) then
+	// bound what it may do. Nil Scopes: no bound beyond the role.
+	KeyID  string
+	Scopes map[string][]string
+}
+
+// Allows reports whether p's scopes let it run op on the records of
+// collection.
+func (p *Principal) Allows(collection, op string) bool {
+	if p == nil || p.Scopes == nil {
+		return true
+	}
+	for _, c := range []string{collection, "*"} {
+		for _, o := range p.Scopes[c] {
+			if o == op || o == "*" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // IsSuperuser reports whether p is a superuser.

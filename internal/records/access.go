@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/strata-dev/strata/internal/apperr"
+	"github.com/strata-dev/strata/internal/auth"
 	"github.com/strata-dev/strata/internal/query"
 	"github.com/strata-dev/strata/internal/schema"
 	"github.com/strata-dev/strata/internal/sqldb"
@@ -17,6 +18,8 @@ import (
 // anyone else, whose access the collection's rules decide.
 type Caller struct {
 	Superuser bool
+	// Principal, when set, bounds the caller by the scopes of its API key.
+	Principal *auth.Principal
 	// Request gives the rules their @request variables; Request.Auth is
 	// nil for an anonymous caller.
 	Request *query.Request
@@ -43,6 +46,9 @@ func callerOf(ctx context.Context) *Caller {
 // ruleFor returns the rule of op, or a Forbidden error when the caller may
 // not run op at all. The rule is "" when nothing restricts the caller.
 func ruleFor(c *schema.Collection, caller *Caller, op string) (string, error) {
+	if !caller.Principal.Allows(c.Name, op) {
+		return "", apperr.New(apperr.Forbidden, "the API key's scopes do not allow %s on %s", op, c.Name)
+	}
 	if caller.Superuser {
 		return "", nil
 	}

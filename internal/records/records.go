@@ -298,7 +298,7 @@ func withBody(caller *Caller, body map[string]json.RawMessage, vals schema.Value
 			req.Body[k] = v
 		}
 	}
-	return &Caller{Request: &req}
+	return &Caller{Request: &req, Principal: caller.Principal}
 }
 
 // decodedBody decodes the fields a body gives, ignoring what does not

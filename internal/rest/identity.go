@@ -3,6 +3,7 @@ package rest
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/strata-dev/strata/internal/apperr"
 	"github.com/strata-dev/strata/internal/auth"
@@ -131,6 +132,50 @@ func (a *API) revokeSession(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) revokeAllSessions(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.ident.RevokeAll(r.Context(), r.PathValue("collection"), auth.PrincipalFrom(r.Context())); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type keyRequest struct {
+	Name    string           `json:"name"`
+	Scopes  []identity.Scope `json:"scopes"`
+	Expires *time.Time       `json:"expires"`
+}
+
+func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
+	body, err := httpx.ReadJSON(w, r, a.maxBody)
+	if err != nil {
+		return err
+	}
+	var req keyRequest
+	if err := httpx.DecodeStrict(body, &req); err != nil {
+		return err
+	}
+	k, err := a.ident.CreateKey(r.Context(), auth.PrincipalFrom(r.Context()), req.Name, req.Scopes, req.Expires)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.JSON(w, http.StatusCreated, k)
+	return nil
+}
+
+func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {
+	list, err := a.ident.Keys(r.Context(), auth.PrincipalFrom(r.Context()))
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []*identity.KeyInfo{}
+	}
+	httpx.JSON(w, http.StatusOK, map[string]any{"items": list})
+	return nil
+}
+
+func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) error {
+	if err := a.ident.RevokeKey(r.Context(), auth.PrincipalFrom(r.Context()), r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // ruleWorld sets up members (an auth collection), teams, and four
@@ -192,4 +193,67 @@ func TestRulesCheckedWhenSaved(t *testing.T) {
 			t.Errorf("rule %q: %v", c.rule, m["errors"])
 		}
 	}
+}
+
+func TestAPIKeys(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *testEnv) {
+		w := newRuleWorld(t, e)
+		diary := e.mustCreate("diaries", map[string]any{"text": "alice's", "owner": w.aliceID})["id"].(string)
+		note := e.mustCreate("public_notes", map[string]any{"text": "n"})["id"].(string)
+		admin := e.mustCreate("admin_only", map[string]any{"text": "a"})["id"].(string)
+		rec := func(c, id string) string { return "/api/v1/collections/" + c + "/records/" + id }
+		list := func(c string) string { return "/api/v1/collections/" + c + "/records" }
+		withKey := func(key, method, path string, body any) *response {
+			return e.send(method, path, body, "X-API-Key", key)
+		}
+
+		// Alice's key reads her diaries and nothing else.
+		k := e.as(w.alice, "POST", "/api/v1/keys", map[string]any{"name": "sync",
+			"scopes": []any{map[string]any{"collection": "diaries", "operations": []string{"list", "view"}}}}).status(201).json()
+		key := k["key"].(string)
+		if !strings.HasPrefix(key, k["prefix"].(string)+"_") || !strings.HasPrefix(key, "sk_") {
+			t.Errorf("key %q does not start with its prefix %q", key, k["prefix"])
+		}
+		withKey(key, "GET", rec("diaries", diary), nil).status(200)
+		e.send("GET", rec("diaries", diary), nil, "Authorization", "Bearer "+key).status(200)
+		if n := len(withKey(key, "GET", list("diaries"), nil).status(200).json()["items"].([]any)); n != 1 {
+			t.Errorf("alice's key lists %d diaries", n)
+		}
+		withKey(key, "POST", list("diaries"), map[string]any{"text": "x", "owner": w.aliceID}).problem(403)
+		withKey(key, "GET", rec("public_notes", note), nil).problem(403)
+		withKey(key, "POST", "/api/v1/keys", map[string]any{"name": "more"}).problem(403)
+		withKey(key, "GET", list("diaries")+"?expand=owner", nil).status(200)
+
+		// Listing keys never shows a key again.
+		keys := e.as(w.alice, "GET", "/api/v1/keys", nil).status(200)
+		if strings.Contains(keys.Body.String(), key) || strings.Contains(keys.Body.String(), `"key"`) {
+			t.Errorf("the key list shows the key: %s", keys.Body)
+		}
+		if n := len(e.as(w.bob, "GET", "/api/v1/keys", nil).status(200).json()["items"].([]any)); n != 0 {
+			t.Errorf("bob sees %d keys", n)
+		}
+		e.as(w.bob, "DELETE", "/api/v1/keys/"+k["id"].(string), nil).problem(404)
+
+		// A superuser key scoped to one collection cannot manage collections.
+		sk := e.request("POST", "/api/v1/keys", map[string]any{"name": "reader",
+			"scopes": []any{map[string]any{"collection": "admin_only", "operations": []string{"view"}}}}).status(201).json()["key"].(string)
+		withKey(sk, "GET", rec("admin_only", admin), nil).status(200)
+		withKey(sk, "GET", rec("diaries", diary), nil).problem(403)
+		withKey(sk, "GET", "/api/v1/collections", nil).problem(403)
+		full := e.request("POST", "/api/v1/keys", map[string]any{"name": "ops"}).status(201).json()["key"].(string)
+		withKey(full, "GET", "/api/v1/collections", nil).status(200)
+
+		// Bad, revoked and expired keys.
+		withKey("sk_nope_nope", "GET", rec("diaries", diary), nil).problem(401)
+		withKey(key+"x", "GET", rec("diaries", diary), nil).problem(401)
+		e.as(w.alice, "DELETE", "/api/v1/keys/"+k["id"].(string), nil).status(204)
+		withKey(key, "GET", rec("diaries", diary), nil).problem(401)
+		exp := e.request("POST", "/api/v1/keys", map[string]any{"name": "short", "expires": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}).status(201).json()["key"].(string)
+		withKey(exp, "GET", "/api/v1/collections", nil).status(200)
+		e.skew = 2 * time.Hour
+		withKey(exp, "GET", "/api/v1/collections", nil).problem(401)
+		e.skew = 0
+		e.request("POST", "/api/v1/keys", map[string]any{"name": "x", "scopes": []any{map[string]any{"collection": "nope", "operations": []string{"fly"}}}}).problem(400)
+		e.anon("POST", "/api/v1/keys", map[string]any{"name": "x"}).problem(401)
+	})
 }

@@ -93,6 +93,9 @@ func (a *API) routes(mux *http.ServeMux) {
 	mux.Handle("DELETE /api/v1/auth/{collection}/sessions/{id}", a.handle(a.revokeSession))
 
 	mux.Handle("GET /api/v1/audit", a.superuser(a.listAudit))
+	mux.Handle("GET /api/v1/keys", a.handle(a.listKeys))
+	mux.Handle("POST /api/v1/keys", a.handle(a.createKey))
+	mux.Handle("DELETE /api/v1/keys/{id}", a.handle(a.revokeKey))
 	mux.Handle("GET /api/v1/collections", a.superuser(a.listCollections))
 	mux.Handle("POST /api/v1/collections", a.superuser(a.createCollection))
 	mux.Handle("GET /api/v1/collections/{name}", a.superuser(a.getCollection))
@@ -125,6 +128,20 @@ func (a *API) handle(h handlerFunc) http.Handler {
 func (a *API) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
+		key := r.Header.Get("X-API-Key")
+		if scheme, token, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") && strings.HasPrefix(token, "sk_") {
+			key = token
+		}
+		if key != "" {
+			p, err := a.ident.AuthenticateKey(r.Context(), strings.TrimSpace(key))
+			if err != nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="strata", error="invalid_token"`)
+				httpx.Error(w, r, a.log, err)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+			return
+		}
 		if h == "" {
 			next.ServeHTTP(w, r)
 			return
@@ -165,6 +182,9 @@ func (a *API) superuser(h handlerFunc) http.Handler {
 		if !p.IsSuperuser() {
 			return apperr.New(apperr.Forbidden, "only superusers may do this")
 		}
+		if !p.Allows("*", "*") {
+			return apperr.New(apperr.Forbidden, "an API key with limited scopes cannot do this")
+		}
 		return h(w, r)
 	})
 }
@@ -186,6 +206,9 @@ func (a *API) recordAccess(h handlerFunc) http.Handler {
 func (a *API) caller(r *http.Request) (*records.Caller, error) {
 	p := auth.PrincipalFrom(r.Context())
 	if p.IsSuperuser() {
+		if p.Scopes != nil {
+			return &records.Caller{Superuser: true, Principal: p}, nil
+		}
 		return records.System, nil
 	}
 	req := &query.Request{Method: r.Method, Now: a.now(), Query: map[string]string{}}
@@ -211,7 +234,7 @@ func (a *API) caller(r *http.Request) (*records.Caller, error) {
 			}
 		}
 	}
-	return &records.Caller{Request: req}, nil
+	return &records.Caller{Request: req, Principal: p}, nil
 }
 
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) {

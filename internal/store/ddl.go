@@ -57,6 +57,18 @@ var systemTables = []string{
 		created TEXT NOT NULL,
 		used TEXT)`,
 	`CREATE INDEX IF NOT EXISTS _refresh_tokens_session ON _refresh_tokens (session_id)`,
+	`CREATE TABLE IF NOT EXISTS _api_keys (
+		id TEXT PRIMARY KEY,
+		hash TEXT NOT NULL,
+		owner_collection TEXT NOT NULL,
+		owner_id TEXT NOT NULL,
+		name TEXT NOT NULL,
+		scopes TEXT NOT NULL,
+		created TEXT NOT NULL,
+		expires TEXT,
+		last_used TEXT,
+		revoked TEXT)`,
+	`CREATE INDEX IF NOT EXISTS _api_keys_owner ON _api_keys (owner_collection, owner_id)`,
 	`CREATE TABLE IF NOT EXISTS _login_failures (
 		key TEXT PRIMARY KEY,
 		failures INTEGER NOT NULL,
