@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
+	"github.com/strata-dev/strata/internal/query"
 	"github.com/strata-dev/strata/internal/records"
 	"github.com/strata-dev/strata/internal/schema"
 	"github.com/strata-dev/strata/internal/storetest"
@@ -108,5 +110,57 @@ func BenchmarkList(b *testing.B) {
 				}
 			}
 		})
+	})
+}
+
+// BenchmarkRuleOverhead compares a list and a view by a user under an
+// owner-only rule with the same operations as a superuser (no rule).
+func BenchmarkRuleOverhead(b *testing.B) {
+	forEngines(b, func(b *testing.B, engine string) {
+		ctx := context.Background()
+		db := storetest.Open(b, engine)
+		s, err := records.New(ctx, records.Options{DB: db, Secret: []byte("k")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rule := "owner = @request.auth.id"
+		_, err = s.CreateCollection(ctx, &schema.Collection{Name: "notes", Fields: []*schema.Field{
+			{Name: "title", Type: schema.Text}, {Name: "owner", Type: schema.Text},
+		}, Indexes: []schema.Index{{Fields: []string{"owner"}}}, Rules: schema.Rules{List: &rule, View: &rule}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var mine string
+		for i := range 2000 {
+			owner := fmt.Sprint("u", i%20)
+			c, err := s.Create(ctx, "notes", map[string]json.RawMessage{"title": json.RawMessage(fmt.Sprintf(`"n%d"`, i)), "owner": json.RawMessage(`"` + owner + `"`)}, records.WriteOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if owner == "u0" {
+				mine = c.Record.ID
+			}
+		}
+		user := records.WithCaller(ctx, &records.Caller{Request: &query.Request{Auth: map[string]any{"id": "u0", "collection": "members"}, Now: time.Now()}})
+		for _, c := range []struct {
+			name string
+			ctx  context.Context
+		}{{"superuser", ctx}, {"owner_rule", user}} {
+			b.Run("list/"+c.name, func(b *testing.B) {
+				for b.Loop() {
+					p, err := s.List(c.ctx, "notes", records.ListParams{Filter: `owner = "u0"`, Limit: 50})
+					if err != nil || len(p.Items) != 50 {
+						b.Fatalf("%v %d", err, len(p.Items))
+					}
+				}
+			})
+			b.Run("view/"+c.name, func(b *testing.B) {
+				for b.Loop() {
+					if _, err := s.Get(c.ctx, "notes", mine); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	})
 }
