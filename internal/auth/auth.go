@@ -305,6 +305,9 @@ const (
 	RoleSuperuser Role = "superuser"
 	// RoleUser is a record of an auth collection.
 	RoleUser Role = "user"
+	// RoleMFA marks the short-lived token of a login that still owes its
+	// second factor; it opens nothing but the MFA check.
+	RoleMFA Role = "mfa"
 )
 
 // Claims are the claims of a Strata access token.

@@ -77,6 +77,9 @@ type Tokens struct {
 	RefreshToken string
 	ExpiresIn    int
 	Record       *schema.Record
+	// MFAToken, instead of the tokens above, answers a password login of
+	// an account with a second factor: it is traded at mfa/verify.
+	MFAToken string
 }
 
 func (s *Service) authCollection(ctx context.Context, name string) (*schema.Collection, error) {
@@ -186,23 +189,34 @@ func (s *Service) Login(ctx context.Context, collection, email, password string,
 	if err := s.throttle.Succeed(ctx, keys); err != nil {
 		return nil, err
 	}
+	if rehash {
+		if h, err := auth.HashPassword(password); err == nil {
+			err = s.o.DB.Write(ctx, func(tx *store.Tx) error { return store.SetField(ctx, tx, c, rec.ID, schema.FieldPasswordHash, h) })
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	if mfa, err := store.FindMFA(ctx, s.o.DB.Reader(), s.o.DB.Dialect(), collection, rec.ID, false); err == nil && mfa.Enabled {
+		return s.mfaChallenge(rec, collection)
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	return s.openSession(ctx, rec, collection, cl)
+}
+
+// openSession starts a session for rec and answers its tokens.
+func (s *Service) openSession(ctx context.Context, rec *schema.Record, collection string, cl auth.Client) (*Tokens, error) {
 	now := s.o.Now().UTC()
 	sess := &store.Session{ID: records.NewID(), Collection: collection, RecordID: rec.ID, Created: now,
 		Expires: now.Add(s.o.RefreshTTL), UserAgent: cl.UserAgent, IP: cl.IP}
 	refresh := newToken()
-	err = s.o.DB.Write(ctx, func(tx *store.Tx) error {
-		if rehash {
-			if h, err := auth.HashPassword(password); err == nil {
-				if err := store.SetField(ctx, tx, c, rec.ID, schema.FieldPasswordHash, h); err != nil {
-					return err
-				}
-			}
-		}
+	err := s.o.DB.Write(ctx, func(tx *store.Tx) error {
 		if err := store.InsertSession(ctx, tx, sess); err != nil {
 			return err
 		}
 		if err := audit.Append(ctx, tx, audit.Event{Event: "login", Actor: rec.ID, ActorCollection: collection, Target: rec.ID,
-			Detail: map[string]any{"session": sess.ID, "rehashed": rehash}}); err != nil {
+			Detail: map[string]any{"session": sess.ID}}); err != nil {
 			return err
 		}
 		return store.InsertRefreshToken(ctx, tx, hashToken(refresh), sess.ID, now)

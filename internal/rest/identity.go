@@ -31,6 +31,10 @@ type userTokens struct {
 
 func writeTokens(w http.ResponseWriter, t *identity.Tokens) {
 	w.Header().Set("Cache-Control", "no-store")
+	if t.MFAToken != "" {
+		httpx.JSON(w, http.StatusOK, map[string]any{"mfa_required": true, "mfa_token": t.MFAToken, "expires_in": t.ExpiresIn})
+		return
+	}
 	httpx.JSON(w, http.StatusOK, userTokens{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken,
 		TokenType: "Bearer", ExpiresIn: t.ExpiresIn, Record: t.Record})
 }
@@ -179,5 +183,72 @@ func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type mfaRequest struct {
+	Code         string `json:"code"`
+	MFAToken     string `json:"mfa_token"`
+	RecoveryCode string `json:"recovery_code"`
+}
+
+func (a *API) readMFA(w http.ResponseWriter, r *http.Request) (mfaRequest, error) {
+	var req mfaRequest
+	body, err := httpx.ReadJSON(w, r, a.maxBody)
+	if err != nil {
+		return req, err
+	}
+	return req, httpx.DecodeStrict(body, &req)
+}
+
+func (a *API) mfaEnroll(w http.ResponseWriter, r *http.Request) error {
+	en, err := a.ident.EnrollMFA(r.Context(), r.PathValue("collection"), auth.PrincipalFrom(r.Context()))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.JSON(w, http.StatusOK, en)
+	return nil
+}
+
+func (a *API) mfaConfirm(w http.ResponseWriter, r *http.Request) error {
+	req, err := a.readMFA(w, r)
+	if err != nil {
+		return err
+	}
+	codes, err := a.ident.ConfirmMFA(r.Context(), r.PathValue("collection"), auth.PrincipalFrom(r.Context()), req.Code)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.JSON(w, http.StatusOK, map[string]any{"recovery_codes": codes})
+	return nil
+}
+
+func (a *API) mfaDisable(w http.ResponseWriter, r *http.Request) error {
+	req, err := a.readMFA(w, r)
+	if err != nil {
+		return err
+	}
+	if err := a.ident.DisableMFA(r.Context(), r.PathValue("collection"), auth.PrincipalFrom(r.Context()), req.Code); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) mfaVerify(w http.ResponseWriter, r *http.Request) error {
+	req, err := a.readMFA(w, r)
+	if err != nil {
+		return err
+	}
+	if req.MFAToken == "" || (req.Code == "") == (req.RecoveryCode == "") {
+		return apperr.New(apperr.Invalid, "send mfa_token and one of code or recovery_code")
+	}
+	t, err := a.ident.VerifyMFA(r.Context(), r.PathValue("collection"), req.MFAToken, req.Code, req.RecoveryCode, client(r))
+	if err != nil {
+		return err
+	}
+	writeTokens(w, t)
 	return nil
 }

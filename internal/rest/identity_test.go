@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pquerna/otp/totp"
 )
 
 func (e *testEnv) as(token, method, path string, body any) *response {
@@ -222,5 +224,69 @@ func TestAuditLog(t *testing.T) {
 		e.anon("GET", "/api/v1/audit", nil).problem(401)
 		e.request("DELETE", "/api/v1/audit", nil).problem(405)
 		e.request("GET", "/api/v1/collections/_audit/records", nil).problem(404)
+	})
+}
+
+func TestMFA(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *testEnv) {
+		e.request("POST", "/api/v1/collections", map[string]any{"name": "members", "type": "auth", "rules": map[string]any{"create": ""}}).status(201)
+		base := "/api/v1/auth/members/"
+		creds := map[string]any{"email": "ada@example.com", "password": "a long password"}
+		e.anon("POST", base+"register", creds).status(201)
+		tok := e.anon("POST", base+"login", creds).status(200).json()["access_token"].(string)
+
+		en := e.as(tok, "POST", base+"mfa/enroll", nil).status(200).json()
+		secret := en["secret"].(string)
+		if !strings.HasPrefix(en["otpauth_uri"].(string), "otpauth://totp/Strata:ada@example.com?") {
+			t.Errorf("otpauth uri: %v", en["otpauth_uri"])
+		}
+		code := func(at time.Time) string {
+			c, err := totp.GenerateCode(secret, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		// Until confirmed, login is unchanged.
+		e.anon("POST", base+"login", creds).status(200)
+		e.as(tok, "POST", base+"mfa/confirm", map[string]any{"code": "000000"}).problem(400)
+		conf := e.as(tok, "POST", base+"mfa/confirm", map[string]any{"code": code(e.clock())}).status(200).json()
+		recovery := conf["recovery_codes"].([]any)
+		if len(recovery) != 10 {
+			t.Fatalf("recovery codes: %v", recovery)
+		}
+
+		// Login now answers a challenge, not tokens.
+		e.skew = 30 * time.Second // a new TOTP step: the confirm code is spent
+		ch := e.anon("POST", base+"login", creds).status(200).json()
+		if ch["mfa_required"] != true || ch["access_token"] != nil {
+			t.Fatalf("login with MFA: %v", ch)
+		}
+		mfaToken := ch["mfa_token"].(string)
+		e.as(mfaToken, "GET", base+"me", nil).problem(401) // not an access token
+		e.anon("POST", base+"mfa/verify", map[string]any{"mfa_token": mfaToken, "code": "123456"}).problem(401)
+		good := code(e.clock())
+		ok := e.anon("POST", base+"mfa/verify", map[string]any{"mfa_token": mfaToken, "code": good}).status(200).json()
+		e.as(ok["access_token"].(string), "GET", base+"me", nil).status(200)
+		e.anon("POST", base+"mfa/verify", map[string]any{"mfa_token": mfaToken, "code": good}).problem(401) // a code works once
+
+		// A recovery code works once.
+		rc := recovery[0].(string)
+		e.anon("POST", base+"mfa/verify", map[string]any{"mfa_token": mfaToken, "recovery_code": rc}).status(200)
+		e.anon("POST", base+"mfa/verify", map[string]any{"mfa_token": mfaToken, "recovery_code": rc}).problem(401)
+		// Challenges expire; tokens of another collection do not fit.
+		e.skew = 10 * time.Minute
+		e.anon("POST", base+"mfa/verify", map[string]any{"mfa_token": mfaToken, "recovery_code": recovery[1].(string)}).problem(401)
+
+		// Turning it off takes a code.
+		tok2 := ok["access_token"].(string)
+		e.skew = 60 * time.Second
+		tok2 = e.anon("POST", base+"mfa/verify", map[string]any{"mfa_token": e.anon("POST", base+"login", creds).status(200).json()["mfa_token"], "recovery_code": recovery[2].(string)}).status(200).json()["access_token"].(string)
+		e.as(tok2, "POST", base+"mfa/disable", map[string]any{"code": "999999"}).problem(400)
+		e.as(tok2, "POST", base+"mfa/disable", map[string]any{"code": code(e.clock())}).status(204)
+		if e.anon("POST", base+"login", creds).status(200).json()["access_token"] == nil {
+			t.Errorf("login still asks for a second factor after disabling it")
+		}
+		e.skew = 0
 	})
 }

@@ -88,6 +88,10 @@ func (a *API) routes(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/auth/{collection}/refresh", a.handle(a.refresh))
 	mux.Handle("POST /api/v1/auth/{collection}/logout", a.handle(a.logout))
 	mux.Handle("GET /api/v1/auth/{collection}/me", a.handle(a.me))
+	mux.Handle("POST /api/v1/auth/{collection}/mfa/enroll", a.handle(a.mfaEnroll))
+	mux.Handle("POST /api/v1/auth/{collection}/mfa/confirm", a.handle(a.mfaConfirm))
+	mux.Handle("POST /api/v1/auth/{collection}/mfa/disable", a.handle(a.mfaDisable))
+	mux.Handle("POST /api/v1/auth/{collection}/mfa/verify", a.handle(a.mfaVerify))
 	mux.Handle("GET /api/v1/auth/{collection}/sessions", a.handle(a.sessions))
 	mux.Handle("DELETE /api/v1/auth/{collection}/sessions", a.handle(a.revokeAllSessions))
 	mux.Handle("DELETE /api/v1/auth/{collection}/sessions/{id}", a.handle(a.revokeSession))
@@ -156,6 +160,11 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="strata", error="invalid_token"`)
 			httpx.Error(w, r, a.log, apperr.Wrap(apperr.Unauthorized, err, "the access token is invalid or expired"))
+			return
+		}
+		if claims.Role != auth.RoleSuperuser && claims.Role != auth.RoleUser {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="strata", error="invalid_token"`)
+			httpx.Error(w, r, a.log, apperr.New(apperr.Unauthorized, "this token is not an access token"))
 			return
 		}
 		p := &auth.Principal{ID: claims.Subject, Role: claims.Role, Collection: claims.Collection, SessionID: claims.SessionID}

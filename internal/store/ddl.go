@@ -69,6 +69,14 @@ var systemTables = []string{
 		last_used TEXT,
 		revoked TEXT)`,
 	`CREATE INDEX IF NOT EXISTS _api_keys_owner ON _api_keys (owner_collection, owner_id)`,
+	`CREATE TABLE IF NOT EXISTS _mfa (
+		collection TEXT NOT NULL,
+		record_id TEXT NOT NULL,
+		secret TEXT NOT NULL,
+		enabled INTEGER NOT NULL,
+		recovery TEXT NOT NULL,
+		last_step INTEGER NOT NULL,
+		PRIMARY KEY (collection, record_id))`,
 	`CREATE TABLE IF NOT EXISTS _login_failures (
 		key TEXT PRIMARY KEY,
 		failures INTEGER NOT NULL,
