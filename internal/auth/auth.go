@@ -91,6 +91,39 @@ type Signer struct {
 	mu      sync.Mutex
 	keys    []signingKey // oldest first
 	modTime time.Time    // of the keys directory when read
+
+	verified tokenCache
+}
+
+// tokenCache holds the claims of tokens whose signature was checked. It is
+// bounded: when full, it starts again empty (tokens are short-lived, and a
+// miss costs one signature check).
+type tokenCache struct {
+	mu sync.RWMutex
+	m  map[string]verifiedToken
+}
+
+type verifiedToken struct {
+	claims *Claims
+	kid    string
+}
+
+const tokenCacheSize = 10000
+
+func (t *tokenCache) get(tok string) (verifiedToken, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	c, ok := t.m[tok]
+	return c, ok
+}
+
+func (t *tokenCache) put(tok string, v verifiedToken) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil || len(t.m) >= tokenCacheSize {
+		t.m = make(map[string]verifiedToken, 256)
+	}
+	t.m[tok] = v
 }
 
 type signingKey struct {
@@ -344,9 +377,38 @@ func (s *Signer) Issue(p Principal, ttl time.Duration, now time.Time) (string, e
 // Verify checks a token's signature and its times against now and returns
 // its claims.
 func (s *Signer) Verify(token string, now time.Time) (*Claims, error) {
+	// A signature checked once need not be checked again: the cache keeps
+	// the claims of recent tokens, and their times are still checked.
+	if v, ok := s.verified.get(token); ok {
+		// The key must still be there: deleting a key ends its tokens.
+		if err := s.reload(); err != nil {
+			return nil, err
+		}
+		if _, ok := s.byKid(v.kid); !ok {
+			return nil, fmt.Errorf("unknown key id %q", v.kid)
+		}
+		if !v.claims.valid(now) {
+			return nil, jwt.ErrTokenExpired
+		}
+		return v.claims, nil
+	}
+	c, kid, err := s.verify(token, now)
+	if err != nil {
+		return nil, err
+	}
+	s.verified.put(token, verifiedToken{claims: c, kid: kid})
+	return c, nil
+}
+
+func (c *Claims) valid(now time.Time) bool {
+	return c.ExpiresAt != nil && now.Before(c.ExpiresAt.Time) && (c.NotBefore == nil || !now.Before(c.NotBefore.Time))
+}
+
+func (s *Signer) verify(token string, now time.Time) (*Claims, string, error) {
 	var c Claims
+	var kid string
 	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
+		kid, _ = t.Header["kid"].(string)
 		// Another process may have rotated the keys: a stat tells.
 		if err := s.reload(); err != nil {
 			return nil, err
@@ -358,9 +420,9 @@ func (s *Signer) Verify(token string, now time.Time) (*Claims, error) {
 	}, jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithIssuer(issuer), jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(func() time.Time { return now }))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return &c, nil
+	return &c, kid, nil
 }
 
 // Principal is who a request acts as.

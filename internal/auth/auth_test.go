@@ -68,6 +68,9 @@ func TestSignerTokens(t *testing.T) {
 	if err != nil || c.Subject != "u1" || c.Role != RoleSuperuser {
 		t.Fatalf("verify: %+v %v", c, err)
 	}
+	if _, err := again.Verify(tok, now.Add(2*time.Hour)); err == nil {
+		t.Errorf("a verified (cached) token outlived its expiry")
+	}
 	expired, _ := s.Issue(Principal{ID: "u1", Role: RoleSuperuser}, time.Minute, now.Add(-2*time.Hour))
 	if _, err := s.Verify(expired, now); err == nil {
 		t.Errorf("expired token accepted")
