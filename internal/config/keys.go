@@ -126,8 +126,15 @@ const (
 
 // ignoredEnv are STRATA_* variables that are not configuration and are
 // accepted without complaint: those read by the test script and tests.
+// scriptEnv are variables of the project's own scripts (scripts/test,
+// scripts/bench, bench/), which may be set around a strata process.
+var scriptEnv = map[string]bool{
+	"STRATA_FUZZTIME": true, "STRATA_SKIP_FUZZ": true, "STRATA_RACE": true, "STRATA_SKIP_BENCH": true,
+	"STRATA_BENCH_SHORT": true, "STRATA_BENCH_COUNT": true, "STRATA_BENCHTIME": true,
+}
+
 func ignoredEnv(name string) bool {
-	return strings.HasPrefix(name, "STRATA_TEST_") || name == "STRATA_FUZZTIME" || name == "STRATA_SKIP_FUZZ"
+	return strings.HasPrefix(name, "STRATA_TEST_") || scriptEnv[name]
 }
 
 func keyByName(name string) (key, bool) {

@@ -1,0 +1,104 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestShortRun runs the short benchmark end to end: every target is built,
+// started, loaded and measured, and no scenario may answer an error. It
+// takes about a minute and a half, so it runs only when asked.
+func TestShortRun(t *testing.T) {
+	if os.Getenv("STRATA_BENCH_SHORT") != "1" {
+		t.Skip("set STRATA_BENCH_SHORT=1 to run the short benchmark end to end")
+	}
+	cfg := DefaultConfig(true)
+	cfg.Out = t.TempDir()
+	cfg.Command = "go test -run TestShortRun (STRATA_BENCH_SHORT=1)"
+	cfg.Log = logWriter{t}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range rep.Targets {
+		if tr.Skipped != "" {
+			t.Logf("%s skipped: %s", tr.Name, tr.Skipped)
+			continue
+		}
+		for _, sc := range cfg.Scenarios {
+			if tr.Name == "ceiling" && sc != "view" {
+				continue
+			}
+			r := rep.result(sc, tr.Name)
+			if r == nil || r.RPS <= 0 || r.Requests == 0 {
+				t.Errorf("%s %s: no measurement: %+v", tr.Name, sc, r)
+			}
+		}
+		if tr.StartMedianMS <= 0 || tr.RSSLoadKiB <= 0 {
+			t.Errorf("%s: start to ready %v ms, RSS %d KiB", tr.Name, tr.StartMedianMS, tr.RSSLoadKiB)
+		}
+	}
+	md, err := filepath.Glob(filepath.Join(cfg.Out, "*-short.md"))
+	if err != nil || len(md) != 1 {
+		t.Fatalf("want one results file, got %v (%v)", md, err)
+	}
+	b, _ := os.ReadFile(md[0])
+	for _, want := range []string{"| scenario |", "| view |", "start to ready", "strata-sqlite / floor"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %q", md[0], want)
+		}
+	}
+}
+
+func TestDatasetIsTheSameEveryTime(t *testing.T) {
+	a, b := newDataset(10, 100, 1), newDataset(10, 100, 1)
+	if !slices.Equal(a.posts, b.posts) || !slices.Equal(a.users, b.users) {
+		t.Fatal("the same seed made different data")
+	}
+	matching := 0
+	for _, p := range newDataset(50, 10_000, 1).posts {
+		if p.Published && p.Views >= 500 {
+			matching++
+		}
+	}
+	if matching < 2000 || matching > 3000 {
+		t.Errorf("%d of 10000 posts match the list filter, want about a quarter", matching)
+	}
+}
+
+func TestStatistics(t *testing.T) {
+	if m := median([]float64{3, 1, 2}); m != 2 {
+		t.Errorf("median = %v", m)
+	}
+	if m := median([]float64{4, 1, 2, 3}); m != 2.5 {
+		t.Errorf("median = %v", m)
+	}
+	lat := make([]time.Duration, 100)
+	for i := range lat {
+		lat[i] = time.Duration(i+1) * time.Millisecond
+	}
+	if p := percentile(lat, 0.50); p != 50*time.Millisecond {
+		t.Errorf("p50 = %v", p)
+	}
+	if p := percentile(lat, 0.99); p != 99*time.Millisecond {
+		t.Errorf("p99 = %v", p)
+	}
+	if s := thousands(1234567.4); s != "1,234,567" {
+		t.Errorf("thousands = %q", s)
+	}
+}
+
+// logWriter sends progress lines to the test log.
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

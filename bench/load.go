@@ -1,0 +1,227 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Result is one scenario on one target.
+type Result struct {
+	Scenario  string    `json:"scenario"`
+	Target    string    `json:"target"`
+	RoundsRPS []float64 `json:"rounds_rps"` // requests per second of each round
+	RPS       float64   `json:"rps"`        // the median of RoundsRPS
+	// P50 and P99 are latency percentiles in milliseconds over the
+	// requests of all rounds together (not the warm-up).
+	P50      float64 `json:"p50_ms"`
+	P99      float64 `json:"p99_ms"`
+	Requests int64   `json:"requests"`
+	Errors   int64   `json:"errors"` // transport errors and non-2xx answers
+	// OtherCores is the CPU used during the rounds outside the benchmark,
+	// the target and its PostgreSQL (other programs, kernel threads), in
+	// cores.
+	OtherCores float64 `json:"other_cpu_cores"`
+	// ErrorSample is the first error seen.
+	ErrorSample string `json:"error_sample,omitempty"`
+	Note        string `json:"note,omitempty"`
+}
+
+// round is what one round of a scenario measured.
+type round struct {
+	requests, errors int64
+	elapsed          time.Duration
+	lat              []time.Duration
+	firstErr         string
+}
+
+// worker is one connection of the closed loop: it sends its next request
+// when the previous one is answered.
+type worker struct {
+	rng      *rand.Rand
+	buf      bytes.Buffer
+	lat      []time.Duration
+	errors   int64
+	firstErr string
+}
+
+// runRound runs sc on conns workers for d, or until the scenario has
+// nothing left to do.
+func runRound(ctx context.Context, c *http.Client, st *state, sc scenario, conns int, d time.Duration, seed uint64) round {
+	ws := make([]*worker, conns)
+	var wg sync.WaitGroup
+	start := time.Now()
+	end := start.Add(d)
+	for i := range ws {
+		w := &worker{rng: rand.New(rand.NewPCG(seed, uint64(i)))}
+		ws[i] = w
+		wg.Go(func() {
+			for ctx.Err() == nil && time.Now().Before(end) {
+				r, ok := sc.next(st, w.rng)
+				if !ok {
+					return
+				}
+				w.do(ctx, c, st.in, r)
+			}
+		})
+	}
+	wg.Wait()
+	rd := round{elapsed: time.Since(start)}
+	for _, w := range ws {
+		rd.requests += int64(len(w.lat))
+		rd.errors += w.errors
+		rd.lat = append(rd.lat, w.lat...)
+		if rd.firstErr == "" {
+			rd.firstErr = w.firstErr
+		}
+	}
+	return rd
+}
+
+// do sends one request and records its latency and outcome.
+func (w *worker) do(ctx context.Context, c *http.Client, in *instance, r request) {
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, in.base+r.path, body)
+	if err != nil {
+		w.fail(err.Error())
+		return
+	}
+	if r.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if in.auth != "" {
+		req.Header.Set("Authorization", in.auth)
+	}
+	t0 := time.Now()
+	resp, err := c.Do(req)
+	if err == nil {
+		w.buf.Reset()
+		_, err = w.buf.ReadFrom(resp.Body)
+		resp.Body.Close()
+	}
+	w.lat = append(w.lat, time.Since(t0))
+	switch {
+	case err != nil:
+		w.fail(err.Error())
+	case resp.StatusCode/100 != 2:
+		w.fail(r.method + " " + r.path + ": " + resp.Status + ": " + clip(w.buf.Bytes(), 200))
+	case r.keep != nil:
+		r.keep(w.buf.Bytes())
+	}
+}
+
+func (w *worker) fail(msg string) {
+	w.errors++
+	if w.firstErr == "" {
+		w.firstErr = msg
+	}
+}
+
+// runScenario runs a warm-up and then cfg.Rounds rounds of sc, and sums
+// them up.
+func runScenario(ctx context.Context, c *http.Client, st *state, sc scenario, cfg Config) Result {
+	res := Result{Scenario: sc.name}
+	var shares []int64 // delete: how many posts the warm-up and each round may take
+	if sc.name == "delete" {
+		shares = deleteShares(ctx, c, st, cfg)
+	}
+	setShare := func(i int) {
+		if shares != nil {
+			start := st.end.Load()
+			st.next.Store(start)
+			st.end.Store(start + shares[i])
+		}
+	}
+	setShare(0)
+	runRound(ctx, c, st, sc, cfg.Conns, cfg.Warmup, 0)
+	var lat []time.Duration
+	short, ran := 0, time.Duration(0)
+	before, okBefore := st.cpu.read()
+	began := time.Now()
+	for i := range cfg.Rounds {
+		setShare(i + 1)
+		rd := runRound(ctx, c, st, sc, cfg.Conns, cfg.Duration, uint64(i+1))
+		res.RoundsRPS = append(res.RoundsRPS, float64(rd.requests)/rd.elapsed.Seconds())
+		res.Requests += rd.requests
+		res.Errors += rd.errors
+		if res.ErrorSample == "" {
+			res.ErrorSample = rd.firstErr
+		}
+		if rd.elapsed < cfg.Duration*9/10 {
+			short++
+		}
+		ran += rd.elapsed
+		lat = append(lat, rd.lat...)
+	}
+	if after, ok := st.cpu.read(); ok && okBefore {
+		res.OtherCores = otherCores(before, after, time.Since(began).Seconds())
+	}
+	res.RPS = median(res.RoundsRPS)
+	slices.Sort(lat)
+	res.P50, res.P99 = ms(percentile(lat, 0.50)), ms(percentile(lat, 0.99))
+	if short > 0 {
+		res.Note = fmt.Sprintf("%d of %d rounds ended early, when the posts that create made ran out; "+
+			"the rounds ran %.0f%% of their length on average, and req/s is over the time they ran",
+			short, cfg.Rounds, 100*ran.Seconds()/(time.Duration(cfg.Rounds)*cfg.Duration).Seconds())
+	}
+	return res
+}
+
+// deleteShares splits the posts that create made between the warm-up and
+// the rounds of delete, in proportion to their length. Deletes are faster
+// than creates, so it first makes more posts, for 60% of the time delete
+// will take (for all of it and more when create did not run).
+func deleteShares(ctx context.Context, c *http.Client, st *state, cfg Config) []int64 {
+	total := cfg.Warmup + time.Duration(cfg.Rounds)*cfg.Duration
+	extra := total * 6 / 10
+	if len(st.created) == 0 {
+		extra += total
+	}
+	create, _ := scenarioNamed("create")
+	runRound(ctx, c, st, create, cfg.Conns, extra, 99)
+	st.mu.Lock()
+	st.pool = slices.Clone(st.created)
+	st.created = nil
+	st.mu.Unlock()
+	st.next.Store(0)
+	st.end.Store(0)
+	n := float64(len(st.pool))
+	shares := []int64{int64(n * float64(cfg.Warmup) / float64(total))}
+	for range cfg.Rounds {
+		shares = append(shares, int64(n*float64(cfg.Duration)/float64(total)))
+	}
+	return shares
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// percentile is the nearest-rank percentile of sorted latencies.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p*float64(len(sorted)))) - 1
+	return sorted[max(i, 0)]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -1,0 +1,167 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// runTarget measures one target: its start to ready time, then one
+// instance that is loaded and takes every scenario. It returns what
+// failed, if anything, besides the measurements.
+func runTarget(ctx context.Context, cfg Config, t *target, ds *dataset, dir string, cpu cpuMeter, logf func(string, ...any)) (TargetReport, []Result, []string) {
+	tr := TargetReport{Name: t.name, Version: t.version, LoadHow: t.loadHow}
+	fail := func(err error) (TargetReport, []Result, []string) {
+		logf("%s: %v", t.name, err)
+		return tr, nil, []string{t.name + ": " + err.Error()}
+	}
+
+	for i := range cfg.Starts {
+		in, took, err := startInstance(ctx, t, filepath.Join(dir, fmt.Sprintf("start-%d", i)), false)
+		if err != nil {
+			return fail(err)
+		}
+		if err := in.proc.stop(); err != nil {
+			return fail(err)
+		}
+		tr.StartMS = append(tr.StartMS, ms(took))
+	}
+	tr.StartMedianMS = median(tr.StartMS)
+	logf("%s: %s; start to ready %.0f ms (median of %d)", t.name, t.version, tr.StartMedianMS, cfg.Starts)
+
+	in, _, err := startInstance(ctx, t, filepath.Join(dir, "run"), true)
+	if err != nil {
+		return fail(err)
+	}
+	defer in.proc.stop()
+	if t.prepare != nil {
+		if err := t.prepare(ctx, in); err != nil {
+			return fail(fmt.Errorf("prepare: %w", err))
+		}
+	}
+	began := time.Now()
+	users, posts, err := t.load(ctx, in, ds, cfg.Conns)
+	if err != nil {
+		return fail(err)
+	}
+	tr.LoadSeconds = time.Since(began).Seconds()
+	if !t.viewOnly {
+		logf("%s: loaded %d users and %d posts in %.1f s (%.0f records/s)", t.name, len(users), len(posts),
+			tr.LoadSeconds, float64(len(users)+len(posts))/tr.LoadSeconds)
+	}
+	if !t.viewOnly {
+		if err := verify(ctx, in, posts); err != nil {
+			return fail(fmt.Errorf("after the load: %w", err))
+		}
+	}
+	tr.RSSLoadKiB = idleRSS(ctx, in.proc.pid(), cfg.Settle)
+
+	st := &state{in: in, cpu: cpu, users: users, posts: posts}
+	c := newClient(cfg.Conns)
+	defer c.CloseIdleConnections()
+	var results []Result
+	var fails []string
+	for _, sc := range scenarios {
+		if !slices.Contains(cfg.Scenarios, sc.name) || (t.viewOnly && sc.name != "view") {
+			continue
+		}
+		r := runScenario(ctx, c, st, sc, cfg)
+		r.Target = t.name
+		results = append(results, r)
+		logf("%s %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors, %.2f cores busy elsewhere %s",
+			t.name, sc.name, r.RPS, r.P50, r.P99, r.Errors, r.OtherCores, r.Note)
+		if r.Errors > 0 {
+			fails = append(fails, fmt.Sprintf("%s %s: %d errors of %d requests; the first: %s", t.name, sc.name, r.Errors, r.Requests, r.ErrorSample))
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	tr.RSSRunKiB = idleRSS(ctx, in.proc.pid(), cfg.Settle)
+	if err := in.proc.stop(); err != nil {
+		fails = append(fails, t.name+": "+err.Error())
+	}
+	return tr, results, fails
+}
+
+// startInstance starts t with its data in root/data and waits until it is
+// ready. With setup, it first runs the target's setup (a superuser); the
+// time it returns is from process start to ready.
+func startInstance(ctx context.Context, t *target, root string, setup bool) (*instance, time.Duration, error) {
+	data := filepath.Join(root, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return nil, 0, err
+	}
+	flags, err := t.data(ctx, data)
+	if err != nil {
+		return nil, 0, err
+	}
+	if setup && t.setup != nil {
+		if err := t.setup(ctx, t.bin, flags); err != nil {
+			return nil, 0, err
+		}
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, 0, err
+	}
+	began := time.Now()
+	p, err := startProcess(t.bin, append(t.serve(addr), flags...), root, filepath.Join(root, "server.log"))
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := p.waitReady(ctx, "http://"+addr+t.health, time.Minute); err != nil {
+		p.stop()
+		return nil, 0, err
+	}
+	return &instance{proc: p, base: "http://" + addr, dialect: t.dialect}, time.Since(began), nil
+}
+
+// idleRSS waits for the process to settle and reads its RSS.
+func idleRSS(ctx context.Context, pid int, settle time.Duration) int64 {
+	select {
+	case <-ctx.Done():
+	case <-time.After(settle):
+	}
+	kib, _ := rssKiB(pid)
+	return kib
+}
+
+// verify checks that a loaded target answers the scenarios' reads with the
+// same work as the others: a post by id, and 50 published posts with
+// views >= 500, most viewed first, each with its author when expanded.
+func verify(ctx context.Context, in *instance, posts []string) error {
+	c := newClient(1)
+	defer c.CloseIdleConnections()
+	var rec struct{ ID string }
+	if err := in.call(ctx, c, "GET", in.records("posts")+"/"+posts[0], nil, &rec); err != nil || rec.ID != posts[0] {
+		return fmt.Errorf("view answered id %q, want %q (%v)", rec.ID, posts[0], err)
+	}
+	for _, q := range []string{in.list, in.expand} {
+		var page struct {
+			Items []struct {
+				Views     float64
+				Published bool
+				Expand    struct{ Author struct{ Name string } }
+			}
+		}
+		if err := in.call(ctx, c, "GET", in.records("posts")+q, nil, &page); err != nil {
+			return err
+		}
+		if len(page.Items) != 50 {
+			return fmt.Errorf("%s answered %d posts, want 50", q, len(page.Items))
+		}
+		for i, p := range page.Items {
+			if !p.Published || p.Views < 500 || (i > 0 && p.Views > page.Items[i-1].Views) {
+				return fmt.Errorf("%s answered a post out of filter or order: %+v", q, p)
+			}
+			if q == in.expand && p.Expand.Author.Name == "" {
+				return fmt.Errorf("%s answered a post without its author", q)
+			}
+		}
+	}
+	return nil
+}

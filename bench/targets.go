@@ -1,0 +1,161 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"strings"
+)
+
+// The superuser every target is used as.
+const (
+	adminEmail    = "bench@example.com"
+	adminPassword = "bench-password-1234"
+	floorToken    = "bench-floor-token"
+)
+
+// target is one server under test: how to build, start, sign in to, load
+// and call it.
+type target struct {
+	name     string
+	build    string // the package to build, relative to the repository root
+	viewOnly bool   // only the view scenario applies (the ceiling)
+	health   string // answers 200 once the server is ready
+	loadHow  string // how the data is loaded, for the results
+	// data returns the flags that give a fresh instance its own empty data
+	// set in dir.
+	data func(ctx context.Context, dir string) ([]string, error)
+	// serve returns the arguments that serve on addr.
+	serve func(addr string) []string
+	// setup runs the binary before the server starts (a superuser).
+	setup func(ctx context.Context, bin string, data []string) error
+	// prepare signs in and creates the schema on a ready instance.
+	prepare func(ctx context.Context, in *instance) error
+	// load creates the data set and returns the ids of the users and posts.
+	load func(ctx context.Context, in *instance, d *dataset, conns int) (users, posts []string, err error)
+	dialect
+
+	bin     string // the built binary
+	version string
+}
+
+// targetNames lists every target in the order they run.
+var targetNames = []string{"ceiling", "floor", "strata-sqlite", "strata-postgres", "pocketbase"}
+
+// newTarget returns the target called name; pg gives strata-postgres its
+// databases.
+func newTarget(name string, pg *postgres) *target {
+	noData := func(context.Context, string) ([]string, error) { return nil, nil }
+	switch name {
+	case "ceiling":
+		return &target{name: name, build: "bench/cmd/ceiling", viewOnly: true, health: "/healthz",
+			data:    noData,
+			serve:   func(addr string) []string { return []string{"-http", addr} },
+			dialect: dialect{records: func(c string) string { return "/api/" + c }},
+			load: func(context.Context, *instance, *dataset, int) ([]string, []string, error) {
+				return nil, fakeIDs(1000), nil
+			},
+			loadHow: "nothing to load: every answer is the same record",
+		}
+	case "floor":
+		return &target{name: name, build: "bench/cmd/floor", health: "/healthz",
+			data:  func(_ context.Context, dir string) ([]string, error) { return []string{"-dir", dir}, nil },
+			serve: func(addr string) []string { return []string{"-http", addr, "-token", floorToken} },
+			prepare: func(_ context.Context, in *instance) error {
+				in.auth = "Bearer " + floorToken
+				return nil
+			},
+			dialect: dialect{
+				records: func(c string) string { return "/api/" + c },
+				list:    "?min_views=500&limit=50",
+				expand:  "?min_views=500&limit=50&expand=author",
+			},
+			load:    loadEach,
+			loadHow: "its HTTP API, one POST per record, 16 at a time",
+		}
+	case "strata-sqlite", "strata-postgres":
+		t := strataTarget(name)
+		if name == "strata-postgres" {
+			t.data = func(ctx context.Context, dir string) ([]string, error) {
+				u, err := pg.createDB(ctx)
+				return []string{"--dir", dir, "--db", u}, err
+			}
+		}
+		return t
+	case "pocketbase":
+		return pocketbaseTarget()
+	}
+	return nil
+}
+
+// strataTarget is Strata on SQLite; strata-postgres changes its data flags.
+func strataTarget(name string) *target {
+	filter := url.QueryEscape("published = true && views >= 500")
+	return &target{name: name, build: "cmd/strata", health: "/readyz",
+		data:  func(_ context.Context, dir string) ([]string, error) { return []string{"--dir", dir}, nil },
+		serve: func(addr string) []string { return []string{"serve", "--http", addr} },
+		setup: func(ctx context.Context, bin string, data []string) error {
+			args := append([]string{"superuser", "create", adminEmail, "--password-stdin"}, data...)
+			cmd := exec.CommandContext(ctx, bin, args...)
+			cmd.Env = childEnv()
+			cmd.Stdin = strings.NewReader(adminPassword + "\n")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("strata superuser create: %w: %s", err, out)
+			}
+			return nil
+		},
+		prepare: func(ctx context.Context, in *instance) error {
+			c := newClient(1)
+			var tok struct {
+				AccessToken string `json:"access_token"`
+			}
+			body := fmt.Appendf(nil, `{"email":%q,"password":%q}`, adminEmail, adminPassword)
+			if err := in.call(ctx, c, http.MethodPost, "/api/v1/admin/login", body, &tok); err != nil {
+				return err
+			}
+			in.auth = "Bearer " + tok.AccessToken
+			for _, col := range []string{
+				`{"name":"users","type":"base","fields":[{"name":"name","type":"text","required":true},{"name":"email","type":"email"}]}`,
+				`{"name":"posts","type":"base","fields":[{"name":"title","type":"text","required":true},{"name":"views","type":"number"},` +
+					`{"name":"published","type":"bool"},{"name":"author","type":"relation","collection":"users"},{"name":"body","type":"text"}],` +
+					`"indexes":[{"fields":["published","views"]}]}`,
+			} {
+				if err := in.call(ctx, c, http.MethodPost, "/api/v1/collections", []byte(col), nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		dialect: dialect{
+			records: func(c string) string { return "/api/v1/collections/" + c + "/records" },
+			list:    "?filter=" + filter + "&sort=-views&limit=50",
+			expand:  "?filter=" + filter + "&sort=-views&limit=50&expand=author",
+		},
+		load:    loadEach,
+		loadHow: "its HTTP API, one POST per record, 16 at a time",
+	}
+}
+
+// loadEach loads the data set with one POST per record, 16 at a time.
+func loadEach(ctx context.Context, in *instance, d *dataset, _ int) ([]string, []string, error) {
+	users, err := in.createEach(ctx, "users", d.userBodies(), 16)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load users: %w", err)
+	}
+	posts, err := in.createEach(ctx, "posts", d.postBodies(users), 16)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load posts: %w", err)
+	}
+	return users, posts, nil
+}
+
+// fakeIDs are ids for the ceiling, which answers any of them.
+func fakeIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%016x", i*7919)
+	}
+	return ids
+}
