@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -145,14 +146,22 @@ func short(name string) string {
 }
 
 // writeReport writes the report as <date>-<host>.md and .json into dir
-// (with -short before the extension for a short run).
+// (with -short before the extension for a short run); a later run of the
+// same day gets -2, -3 ... rather than replacing an earlier one.
 func writeReport(r *Report, dir string) (string, string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", "", err
 	}
-	base := filepath.Join(dir, r.Date+"-"+r.Host)
+	name := r.Date + "-" + r.Host
 	if r.Config.Short {
-		base += "-short"
+		name += "-short"
+	}
+	base := filepath.Join(dir, name)
+	for n := 2; ; n++ {
+		if _, err := os.Stat(base + ".md"); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		base = filepath.Join(dir, fmt.Sprintf("%s-%d", name, n))
 	}
 	js, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
