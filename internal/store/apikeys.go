@@ -107,10 +107,16 @@ func TouchAPIKey(ctx context.Context, tx *Tx, id string, now time.Time) error {
 
 // RevokeAPIKey revokes a key; ErrNotFound when no unrevoked key has the id.
 func RevokeAPIKey(ctx context.Context, tx *Tx, id string, now time.Time) error {
+	return revoke(ctx, tx, "_api_keys", id, now)
+}
+
+// revoke sets the revoked time of the row of table with the id, unless it
+// is revoked already; ErrNotFound when no such row is left.
+func revoke(ctx context.Context, tx *Tx, table, id string, now time.Time) error {
 	a := args(tx.Dialect)
-	res, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE _api_keys SET revoked = %s WHERE id = %s AND revoked IS NULL`, a.Add(stamp(now)), a.Add(id)), a.Values...)
+	res, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET revoked = %s WHERE id = %s AND revoked IS NULL`, table, a.Add(stamp(now)), a.Add(id)), a.Values...)
 	if err != nil {
-		return fmt.Errorf("revoke api key: %w", err)
+		return fmt.Errorf("revoke in %s: %w", table, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound

@@ -70,15 +70,7 @@ func ExtendSession(ctx context.Context, tx *Tx, id string, expires time.Time) er
 // RevokeSession ends a session; it returns ErrNotFound when no active
 // session has the id.
 func RevokeSession(ctx context.Context, tx *Tx, id string, now time.Time) error {
-	a := args(tx.Dialect)
-	res, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE _sessions SET revoked = %s WHERE id = %s AND revoked IS NULL`, a.Add(stamp(now)), a.Add(id)), a.Values...)
-	if err != nil {
-		return fmt.Errorf("revoke session: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return revoke(ctx, tx, "_sessions", id, now)
 }
 
 // InsertRefreshToken stores the hash of a refresh token of a session.
