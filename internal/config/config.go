@@ -27,6 +27,8 @@ type Config struct {
 	Automigrate      bool          // apply pending migration files at start
 	SQLiteReaders    int           // size of the SQLite read pool
 	PostgresMaxConns int           // 0 means the pgxpool default
+	SMTPURL          string        // mail relay; "" sends no email
+	MailFrom         string        // sender of Strata's emails
 
 	// origin records where each value came from; nil for a Config not built
 	// by Load. It is never modified after Load returns.

@@ -114,6 +114,35 @@ var keys = []key{
 		ptr:   func(c *Config) any { return &c.PostgresMaxConns },
 		check: func(c *Config) string { return checkRange(c.PostgresMaxConns, 0, 1000) },
 	},
+	{
+		name: "smtp_url", env: "STRATA_SMTP_URL",
+		usage:     "mail relay for password reset and verification emails, an smtp://[user:pass@]host:port `URL` (\"\": no email)",
+		ptr:       func(c *Config) any { return &c.SMTPURL },
+		check:     func(c *Config) string { return checkSMTP(c.SMTPURL) },
+		secretURL: true,
+	},
+	{
+		name: "mail_from", env: "STRATA_MAIL_FROM",
+		usage: "sender `address` of the emails Strata sends",
+		ptr:   func(c *Config) any { return &c.MailFrom },
+		check: func(c *Config) string {
+			if c.SMTPURL != "" && !strings.Contains(c.MailFrom, "@") {
+				return "must be an email address when smtp_url is set"
+			}
+			return ""
+		},
+	},
+}
+
+func checkSMTP(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "smtp" || u.Hostname() == "" || u.Port() == "" {
+		return "is not an smtp://[user:pass@]host:port URL"
+	}
+	return ""
 }
 
 // The config file is named by --config, else STRATA_CONFIG, else
