@@ -28,6 +28,7 @@ type App struct {
 	db      *store.DB
 	recs    *records.Service
 	signer  *auth.Signer
+	ident   *identity.Service
 	handler http.Handler
 }
 
@@ -88,7 +89,16 @@ func (a *App) build(ctx context.Context) error {
 		}
 	}
 	a.signer, a.recs = signer, recs
-	ident := identity.New(identity.Options{DB: a.db, Records: recs, Signer: signer, Logger: a.log})
+	var mailer identity.Mailer
+	if a.cfg.SMTPURL != "" {
+		m, err := identity.NewSMTP(a.cfg.SMTPURL, a.cfg.MailFrom)
+		if err != nil {
+			return err
+		}
+		mailer = m
+	}
+	ident := identity.New(identity.Options{DB: a.db, Records: recs, Signer: signer, Logger: a.log, Mailer: mailer})
+	a.ident = ident
 	a.handler = rest.New(rest.Options{
 		Records: recs, DB: a.db, Signer: signer, Identity: ident, Logger: a.log,
 		MaxBodyBytes: a.cfg.MaxBodyBytes, TokenTTL: a.cfg.TokenTTL, Ready: a.ready,
@@ -120,8 +130,13 @@ func (a *App) Records() *records.Service { return a.recs }
 // DB is the database.
 func (a *App) DB() *store.DB { return a.db }
 
-// Close closes the database.
-func (a *App) Close() error { return a.db.Close() }
+// Close waits for emails being sent and closes the database.
+func (a *App) Close() error {
+	if a.ident != nil {
+		a.ident.Close()
+	}
+	return a.db.Close()
+}
 
 // Serve answers HTTP on ln until ctx is done, then stops accepting, lets
 // in-flight requests finish within the shutdown timeout, and returns nil.

@@ -38,7 +38,10 @@ type Options struct {
 	AccessTTL, RefreshTTL time.Duration
 	// MinPassword is the shortest password accepted at registration.
 	MinPassword int
-	Now         func() time.Time
+	// Mailer sends password reset and verification emails; nil turns
+	// those flows off.
+	Mailer Mailer
+	Now    func() time.Time
 }
 
 // Service runs sign-in flows.
@@ -46,7 +49,11 @@ type Service struct {
 	o        Options
 	decoy    func() string
 	throttle *Throttle
+	mail     sync.WaitGroup // emails being sent
 }
+
+// Close waits for the emails being sent.
+func (s *Service) Close() { s.mail.Wait() }
 
 // New returns a Service.
 func New(o Options) *Service {

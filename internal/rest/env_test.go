@@ -31,6 +31,7 @@ type testEnv struct {
 	migDir string
 	// skew moves the clock of the identity service and token checks.
 	skew time.Duration
+	mail *mailbox
 }
 
 func (e *testEnv) clock() time.Time { return time.Now().Add(e.skew) }
@@ -63,7 +64,13 @@ func newEnv(t *testing.T, engine string) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ident := identity.New(identity.Options{DB: db, Records: recs, Signer: signer, Logger: log, Now: e.clock})
+	e.mail = startMailbox(t)
+	mailer, err := identity.NewSMTP("smtp://"+e.mail.addr, "strata@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ident := identity.New(identity.Options{DB: db, Records: recs, Signer: signer, Logger: log, Now: e.clock, Mailer: mailer})
+	t.Cleanup(ident.Close)
 	h := rest.New(rest.Options{Records: recs, DB: db, Signer: signer, Identity: ident, Logger: log, MaxBodyBytes: 64 << 10, Now: e.clock})
 	e.h, e.recs = h, recs
 	hash, err := auth.HashPassword(adminPassword)

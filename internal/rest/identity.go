@@ -252,3 +252,96 @@ func (a *API) mfaVerify(w http.ResponseWriter, r *http.Request) error {
 	writeTokens(w, t)
 	return nil
 }
+
+type emailRequest struct {
+	Email string `json:"email"`
+}
+
+type confirmRequest struct {
+	Token    string `json:"token"`
+	Password string `json:"password"`
+}
+
+func (a *API) readEmail(w http.ResponseWriter, r *http.Request) (string, error) {
+	body, err := httpx.ReadJSON(w, r, a.maxBody)
+	if err != nil {
+		return "", err
+	}
+	var req emailRequest
+	if err := httpx.DecodeStrict(body, &req); err != nil {
+		return "", err
+	}
+	if req.Email == "" {
+		return "", apperr.New(apperr.Invalid, "email is required")
+	}
+	return req.Email, nil
+}
+
+func (a *API) readConfirm(w http.ResponseWriter, r *http.Request) (confirmRequest, error) {
+	var req confirmRequest
+	body, err := httpx.ReadJSON(w, r, a.maxBody)
+	if err != nil {
+		return req, err
+	}
+	if err := httpx.DecodeStrict(body, &req); err != nil {
+		return req, err
+	}
+	if req.Token == "" {
+		return req, apperr.New(apperr.Invalid, "token is required")
+	}
+	return req, nil
+}
+
+// accepted answers a request whose outcome must not say whether the
+// address exists.
+func accepted(w http.ResponseWriter) {
+	httpx.JSON(w, http.StatusAccepted, map[string]string{"status": "if the address belongs to an account, an email is on its way"})
+}
+
+func (a *API) resetRequest(w http.ResponseWriter, r *http.Request) error {
+	email, err := a.readEmail(w, r)
+	if err != nil {
+		return err
+	}
+	if err := a.ident.RequestReset(r.Context(), r.PathValue("collection"), email); err != nil {
+		return err
+	}
+	accepted(w)
+	return nil
+}
+
+func (a *API) resetConfirm(w http.ResponseWriter, r *http.Request) error {
+	req, err := a.readConfirm(w, r)
+	if err != nil {
+		return err
+	}
+	if err := a.ident.ConfirmReset(r.Context(), r.PathValue("collection"), req.Token, req.Password); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) verifyRequest(w http.ResponseWriter, r *http.Request) error {
+	email, err := a.readEmail(w, r)
+	if err != nil {
+		return err
+	}
+	if err := a.ident.RequestVerify(r.Context(), r.PathValue("collection"), email); err != nil {
+		return err
+	}
+	accepted(w)
+	return nil
+}
+
+func (a *API) verifyConfirm(w http.ResponseWriter, r *http.Request) error {
+	req, err := a.readConfirm(w, r)
+	if err != nil {
+		return err
+	}
+	if err := a.ident.ConfirmVerify(r.Context(), r.PathValue("collection"), req.Token); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

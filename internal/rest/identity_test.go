@@ -290,3 +290,58 @@ func TestMFA(t *testing.T) {
 		e.skew = 0
 	})
 }
+
+func TestPasswordResetAndVerify(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *testEnv) {
+		e.request("POST", "/api/v1/collections", map[string]any{"name": "members", "type": "auth", "rules": map[string]any{"create": ""}}).status(201)
+		base := "/api/v1/auth/members/"
+		e.anon("POST", base+"register", map[string]any{"email": "ada@example.com", "password": "a long password"}).status(201)
+		old := e.anon("POST", base+"login", map[string]any{"email": "ada@example.com", "password": "a long password"}).status(200).json()["access_token"].(string)
+
+		// Unknown and known addresses get the same answer; only one mail goes out.
+		unknown := e.anon("POST", base+"password/reset/request", map[string]any{"email": "nobody@example.com"})
+		known := e.anon("POST", base+"password/reset/request", map[string]any{"email": "ada@example.com"})
+		if unknown.Code != 202 || known.Code != 202 || unknown.Body.String() != known.Body.String() {
+			t.Errorf("answers differ: %d %s / %d %s", unknown.Code, unknown.Body, known.Code, known.Body)
+		}
+		m := e.mail.next(t)
+		if m.to != "ada@example.com" || m.from != "strata@example.com" || !strings.Contains(m.data, "Subject: Reset your password") {
+			t.Errorf("mail: %+v", m)
+		}
+		code := m.code(t)
+		e.anon("POST", base+"password/reset/confirm", map[string]any{"token": code, "password": "short"}).problem(400)
+		e.anon("POST", base+"password/reset/confirm", map[string]any{"token": "made-up", "password": "a new long password"}).problem(400)
+		e.anon("POST", base+"password/reset/confirm", map[string]any{"token": code, "password": "a new long password"}).status(204)
+		e.anon("POST", base+"password/reset/confirm", map[string]any{"token": code, "password": "another password!"}).problem(400) // used
+		e.anon("POST", base+"login", map[string]any{"email": "ada@example.com", "password": "a long password"}).problem(401)
+		e.anon("POST", base+"login", map[string]any{"email": "ada@example.com", "password": "a new long password"}).status(200)
+		e.as(old, "GET", base+"me", nil).problem(401) // a reset ends every session
+
+		// Reset codes expire after an hour.
+		e.anon("POST", base+"password/reset/request", map[string]any{"email": "ada@example.com"}).status(202)
+		late := e.mail.next(t).code(t)
+		e.skew = 2 * time.Hour
+		e.anon("POST", base+"password/reset/confirm", map[string]any{"token": late, "password": "a third long password"}).problem(400)
+		e.skew = 0
+
+		// Verification.
+		e.anon("POST", base+"verify/request", map[string]any{"email": "ada@example.com"}).status(202)
+		vm := e.mail.next(t)
+		if !strings.Contains(vm.data, "Subject: Confirm your email address") {
+			t.Errorf("verify mail: %s", vm.data)
+		}
+		e.anon("POST", base+"password/reset/confirm", map[string]any{"token": vm.code(t), "password": "a new long password"}).problem(400) // wrong kind
+		e.anon("POST", base+"verify/confirm", map[string]any{"token": vm.code(t)}).status(204)
+		tok := e.anon("POST", base+"login", map[string]any{"email": "ada@example.com", "password": "a new long password"}).status(200).json()["access_token"].(string)
+		if e.as(tok, "GET", base+"me", nil).status(200).json()["verified"] != true {
+			t.Errorf("not verified")
+		}
+		sent := e.mail.count()
+		e.anon("POST", base+"verify/request", map[string]any{"email": "ada@example.com"}).status(202) // already verified: no mail
+		e.anon("POST", base+"verify/request", map[string]any{"email": "nobody@example.com"}).status(202)
+		time.Sleep(50 * time.Millisecond)
+		if n := e.mail.count(); n != sent {
+			t.Errorf("%d mails sent for verified or unknown addresses", n-sent)
+		}
+	})
+}

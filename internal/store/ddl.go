@@ -77,6 +77,13 @@ var systemTables = []string{
 		recovery TEXT NOT NULL,
 		last_step INTEGER NOT NULL,
 		PRIMARY KEY (collection, record_id))`,
+	`CREATE TABLE IF NOT EXISTS _auth_tokens (
+		hash TEXT PRIMARY KEY,
+		kind TEXT NOT NULL,
+		collection TEXT NOT NULL,
+		record_id TEXT NOT NULL,
+		expires TEXT NOT NULL,
+		used TEXT)`,
 	`CREATE TABLE IF NOT EXISTS _login_failures (
 		key TEXT PRIMARY KEY,
 		failures INTEGER NOT NULL,
