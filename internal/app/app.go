@@ -97,7 +97,14 @@ func (a *App) build(ctx context.Context) error {
 		}
 		mailer = m
 	}
-	ident := identity.New(identity.Options{DB: a.db, Records: recs, Signer: signer, Logger: a.log, Mailer: mailer})
+	var blocklist map[string]bool
+	if a.cfg.PasswordBlocklist != "" {
+		if blocklist, err = identity.LoadBlocklist(a.cfg.PasswordBlocklist); err != nil {
+			return err
+		}
+	}
+	ident := identity.New(identity.Options{DB: a.db, Records: recs, Signer: signer, Logger: a.log, Mailer: mailer,
+		MinPassword: a.cfg.PasswordMinLength, Blocklist: blocklist})
 	a.ident = ident
 	a.handler = rest.New(rest.Options{
 		Records: recs, DB: a.db, Signer: signer, Identity: ident, Logger: a.log,

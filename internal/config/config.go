@@ -14,21 +14,23 @@ import (
 
 // Config is the validated configuration of one Strata process.
 type Config struct {
-	HTTP             string        // address to listen on, host:port
-	Dir              string        // data directory
-	DB               string        // "" (SQLite in Dir), postgres:// URL, sqlite:PATH or a file path
-	LogLevel         string        // debug, info, warn or error
-	LogFormat        string        // text or json
-	ShutdownTimeout  time.Duration // grace period for in-flight work at shutdown
-	MaxBodyBytes     int64         // largest request body accepted
-	IdempotencyTTL   time.Duration // how long idempotency keys are remembered
-	TokenTTL         time.Duration // lifetime of superuser access tokens
-	MigrationsDir    string        // "" means Dir/migrations
-	Automigrate      bool          // apply pending migration files at start
-	SQLiteReaders    int           // size of the SQLite read pool
-	PostgresMaxConns int           // 0 means the pgxpool default
-	SMTPURL          string        // mail relay; "" sends no email
-	MailFrom         string        // sender of Strata's emails
+	HTTP              string        // address to listen on, host:port
+	Dir               string        // data directory
+	DB                string        // "" (SQLite in Dir), postgres:// URL, sqlite:PATH or a file path
+	LogLevel          string        // debug, info, warn or error
+	LogFormat         string        // text or json
+	ShutdownTimeout   time.Duration // grace period for in-flight work at shutdown
+	MaxBodyBytes      int64         // largest request body accepted
+	IdempotencyTTL    time.Duration // how long idempotency keys are remembered
+	TokenTTL          time.Duration // lifetime of superuser access tokens
+	MigrationsDir     string        // "" means Dir/migrations
+	Automigrate       bool          // apply pending migration files at start
+	SQLiteReaders     int           // size of the SQLite read pool
+	PostgresMaxConns  int           // 0 means the pgxpool default
+	PasswordMinLength int           // shortest password users may choose
+	PasswordBlocklist string        // file of passwords users may not choose
+	SMTPURL           string        // mail relay; "" sends no email
+	MailFrom          string        // sender of Strata's emails
 
 	// origin records where each value came from; nil for a Config not built
 	// by Load. It is never modified after Load returns.
@@ -46,19 +48,20 @@ type origin struct {
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
-		HTTP:             "127.0.0.1:8090",
-		Dir:              "./strata_data",
-		DB:               "",
-		LogLevel:         "info",
-		LogFormat:        "text",
-		ShutdownTimeout:  10 * time.Second,
-		MaxBodyBytes:     10 << 20,
-		IdempotencyTTL:   24 * time.Hour,
-		TokenTTL:         time.Hour,
-		MigrationsDir:    "",
-		Automigrate:      true,
-		SQLiteReaders:    4,
-		PostgresMaxConns: 0,
+		HTTP:              "127.0.0.1:8090",
+		Dir:               "./strata_data",
+		DB:                "",
+		LogLevel:          "info",
+		LogFormat:         "text",
+		ShutdownTimeout:   10 * time.Second,
+		MaxBodyBytes:      10 << 20,
+		IdempotencyTTL:    24 * time.Hour,
+		TokenTTL:          time.Hour,
+		MigrationsDir:     "",
+		Automigrate:       true,
+		SQLiteReaders:     4,
+		PostgresMaxConns:  0,
+		PasswordMinLength: 10,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -113,6 +114,26 @@ var keys = []key{
 		usage: "PostgreSQL pool size, a `number` from 0 to 1000 (0 means the driver's default)",
 		ptr:   func(c *Config) any { return &c.PostgresMaxConns },
 		check: func(c *Config) string { return checkRange(c.PostgresMaxConns, 0, 1000) },
+	},
+	{
+		name: "password_min_length", env: "STRATA_PASSWORD_MIN_LENGTH",
+		usage: "shortest password users may choose, a `number` of characters from 8 to 128",
+		ptr:   func(c *Config) any { return &c.PasswordMinLength },
+		check: func(c *Config) string { return checkRange(c.PasswordMinLength, 8, 128) },
+	},
+	{
+		name: "password_blocklist", env: "STRATA_PASSWORD_BLOCKLIST",
+		usage: "`file` of passwords users may not choose, one per line (such as a list of breached passwords)",
+		ptr:   func(c *Config) any { return &c.PasswordBlocklist },
+		check: func(c *Config) string {
+			if c.PasswordBlocklist == "" {
+				return ""
+			}
+			if _, err := os.Stat(c.PasswordBlocklist); err != nil {
+				return "cannot be read: " + err.Error()
+			}
+			return ""
+		},
 	},
 	{
 		name: "smtp_url", env: "STRATA_SMTP_URL",

@@ -90,21 +90,23 @@ func TestLoadPrecedence(t *testing.T) {
 func TestLoadEveryKey(t *testing.T) {
 	t.Chdir(t.TempDir())
 	want := Config{
-		HTTP:             "0.0.0.0:9000",
-		Dir:              "/var/lib/strata",
-		DB:               "postgres://app:pw@db:5432/app?sslmode=disable",
-		LogLevel:         "debug",
-		LogFormat:        "json",
-		ShutdownTimeout:  30 * time.Second,
-		MaxBodyBytes:     1 << 20,
-		IdempotencyTTL:   2 * time.Hour,
-		TokenTTL:         15 * time.Minute,
-		MigrationsDir:    "/etc/strata/migrations",
-		Automigrate:      false,
-		SQLiteReaders:    8,
-		PostgresMaxConns: 50,
-		SMTPURL:          "smtp://mail:pw@relay:587",
-		MailFrom:         "noreply@example.com",
+		HTTP:              "0.0.0.0:9000",
+		Dir:               "/var/lib/strata",
+		DB:                "postgres://app:pw@db:5432/app?sslmode=disable",
+		LogLevel:          "debug",
+		LogFormat:         "json",
+		ShutdownTimeout:   30 * time.Second,
+		MaxBodyBytes:      1 << 20,
+		IdempotencyTTL:    2 * time.Hour,
+		TokenTTL:          15 * time.Minute,
+		MigrationsDir:     "/etc/strata/migrations",
+		Automigrate:       false,
+		SQLiteReaders:     8,
+		PostgresMaxConns:  50,
+		PasswordMinLength: 12,
+		PasswordBlocklist: "/etc/passwd",
+		SMTPURL:           "smtp://mail:pw@relay:587",
+		MailFrom:          "noreply@example.com",
 	}
 	file := `
 http = "0.0.0.0:9000"
@@ -120,6 +122,8 @@ migrations_dir = "/etc/strata/migrations"
 automigrate = false
 sqlite_readers = 8
 postgres_max_conns = 50
+password_min_length = 12
+password_blocklist = "/etc/passwd"
 smtp_url = "smtp://mail:pw@relay:587"
 mail_from = "noreply@example.com"
 `
@@ -130,7 +134,7 @@ mail_from = "noreply@example.com"
 		"STRATA_MAX_BODY_BYTES=1048576", "STRATA_IDEMPOTENCY_TTL=2h", "STRATA_TOKEN_TTL=15m",
 		"STRATA_MIGRATIONS_DIR=/etc/strata/migrations", "STRATA_AUTOMIGRATE=false",
 		"STRATA_SQLITE_READERS=8", "STRATA_POSTGRES_MAX_CONNS=50",
-		"STRATA_SMTP_URL=smtp://mail:pw@relay:587", "STRATA_MAIL_FROM=noreply@example.com",
+		"STRATA_SMTP_URL=smtp://mail:pw@relay:587", "STRATA_MAIL_FROM=noreply@example.com", "STRATA_PASSWORD_MIN_LENGTH=12", "STRATA_PASSWORD_BLOCKLIST=/etc/passwd",
 	}
 	args := []string{
 		"--http", "0.0.0.0:9000", "--dir", "/var/lib/strata",
@@ -139,7 +143,7 @@ mail_from = "noreply@example.com"
 		"--max-body-bytes", "1048576", "--idempotency-ttl", "2h", "--token-ttl", "15m",
 		"--migrations-dir", "/etc/strata/migrations", "--automigrate=false",
 		"--sqlite-readers", "8", "--postgres-max-conns", "50",
-		"--smtp-url", "smtp://mail:pw@relay:587", "--mail-from", "noreply@example.com",
+		"--smtp-url", "smtp://mail:pw@relay:587", "--mail-from", "noreply@example.com", "--password-min-length", "12", "--password-blocklist", "/etc/passwd",
 	}
 	tests := []struct {
 		name string
@@ -224,6 +228,10 @@ func TestLoadErrors(t *testing.T) {
 			want: `config: postgres_max_conns -1 is not between 0 and 1000 (from STRATA_POSTGRES_MAX_CONNS)`},
 		{name: "postgres_max_conns too many", env: []string{"STRATA_POSTGRES_MAX_CONNS=1001"},
 			want: `config: postgres_max_conns 1001 is not between 0 and 1000 (from STRATA_POSTGRES_MAX_CONNS)`},
+		{name: "password_min_length", env: []string{"STRATA_PASSWORD_MIN_LENGTH=4"},
+			want: `config: password_min_length 4 is not between 8 and 128 (from STRATA_PASSWORD_MIN_LENGTH)`},
+		{name: "password_blocklist missing", env: []string{"STRATA_PASSWORD_BLOCKLIST=/nonexistent/list.txt"},
+			want: `config: password_blocklist "/nonexistent/list.txt" cannot be read: stat /nonexistent/list.txt: no such file or directory (from STRATA_PASSWORD_BLOCKLIST)`},
 		{name: "smtp_url scheme", env: []string{"STRATA_SMTP_URL=http://relay:25"},
 			want: `config: smtp_url "http://relay:25" is not an smtp://[user:pass@]host:port URL (from STRATA_SMTP_URL)`},
 		{name: "mail_from missing", env: []string{"STRATA_SMTP_URL=smtp://relay:25"},
@@ -255,11 +263,11 @@ func TestLoadErrors(t *testing.T) {
 
 		// Unknown names and bad syntax.
 		{name: "unknown file key", file: "htpp = \":8090\"\n",
-			want: `config: unknown key "htpp" in FILE (known keys: http, dir, db, log_level, log_format, shutdown_timeout, max_body_bytes, idempotency_ttl, token_ttl, migrations_dir, automigrate, sqlite_readers, postgres_max_conns, smtp_url, mail_from)`},
+			want: `config: unknown key "htpp" in FILE (known keys: http, dir, db, log_level, log_format, shutdown_timeout, max_body_bytes, idempotency_ttl, token_ttl, migrations_dir, automigrate, sqlite_readers, postgres_max_conns, password_min_length, password_blocklist, smtp_url, mail_from)`},
 		{name: "unknown file table", file: "[server]\nhttp = \":8090\"\n",
 			want: `config: unknown key "server" in FILE (known keys: `},
 		{name: "unknown env var", env: []string{"STRATA_HTPP=:8090"},
-			want: `config: unknown environment variable STRATA_HTPP (known: STRATA_CONFIG, STRATA_HTTP, STRATA_DIR, STRATA_DB_URL, STRATA_LOG_LEVEL, STRATA_LOG_FORMAT, STRATA_SHUTDOWN_TIMEOUT, STRATA_MAX_BODY_BYTES, STRATA_IDEMPOTENCY_TTL, STRATA_TOKEN_TTL, STRATA_MIGRATIONS_DIR, STRATA_AUTOMIGRATE, STRATA_SQLITE_READERS, STRATA_POSTGRES_MAX_CONNS, STRATA_SMTP_URL, STRATA_MAIL_FROM)`},
+			want: `config: unknown environment variable STRATA_HTPP (known: STRATA_CONFIG, STRATA_HTTP, STRATA_DIR, STRATA_DB_URL, STRATA_LOG_LEVEL, STRATA_LOG_FORMAT, STRATA_SHUTDOWN_TIMEOUT, STRATA_MAX_BODY_BYTES, STRATA_IDEMPOTENCY_TTL, STRATA_TOKEN_TTL, STRATA_MIGRATIONS_DIR, STRATA_AUTOMIGRATE, STRATA_SQLITE_READERS, STRATA_POSTGRES_MAX_CONNS, STRATA_PASSWORD_MIN_LENGTH, STRATA_PASSWORD_BLOCKLIST, STRATA_SMTP_URL, STRATA_MAIL_FROM)`},
 		{name: "env name of the db key is STRATA_DB_URL", env: []string{"STRATA_DB=x.db"},
 			want: `config: unknown environment variable STRATA_DB (known: `},
 		{name: "bad TOML names the line", file: "log_level = \"debug\"\nhttp = 127.0.0.1:8090\n",

@@ -10,7 +10,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +40,8 @@ type Options struct {
 	AccessTTL, RefreshTTL time.Duration
 	// MinPassword is the shortest password accepted at registration.
 	MinPassword int
+	// Blocklist holds passwords users may not choose (lower case).
+	Blocklist map[string]bool
 	// Mailer sends password reset and verification emails; nil turns
 	// those flows off.
 	Mailer Mailer
@@ -116,8 +120,8 @@ func (s *Service) Register(ctx context.Context, collection string, body map[stri
 	if !ok || json.Unmarshal(raw, &password) != nil {
 		return nil, fieldErr("password", "required", "password is required and must be a string")
 	}
-	if n := utf8.RuneCountInString(password); n < s.o.MinPassword || n > 256 {
-		return nil, fieldErr("password", "weak_password", "password must be 10 to 256 characters")
+	if err := s.checkPolicy(password); err != nil {
+		return nil, err
 	}
 	for _, k := range []string{schema.FieldVerified} {
 		if _, ok := body[k]; ok {
@@ -426,3 +430,30 @@ func (s *Service) RevokeAll(ctx context.Context, collection string, p *auth.Prin
 // Throttle is the guard against password guessing, for other sign-ins
 // (superusers) to share.
 func (s *Service) Throttle() *Throttle { return s.throttle }
+
+// checkPolicy refuses a password users may not choose: too short, too long,
+// or on the blocklist.
+func (s *Service) checkPolicy(password string) error {
+	if n := utf8.RuneCountInString(password); n < s.o.MinPassword || n > 256 {
+		return fieldErr("password", "weak_password", fmt.Sprintf("password must be %d to 256 characters", s.o.MinPassword))
+	}
+	if s.o.Blocklist[strings.ToLower(password)] {
+		return fieldErr("password", "breached_password", "this password is on a list of known or breached passwords; choose another")
+	}
+	return nil
+}
+
+// LoadBlocklist reads a file of passwords, one per line.
+func LoadBlocklist(path string) (map[string]bool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("password blocklist: %w", err)
+	}
+	set := map[string]bool{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			set[strings.ToLower(line)] = true
+		}
+	}
+	return set, nil
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/strata-dev/strata/internal/apperr"
 	"github.com/strata-dev/strata/internal/audit"
@@ -92,8 +91,8 @@ func (s *Service) ConfirmReset(ctx context.Context, collection, token, password 
 	if err != nil {
 		return err
 	}
-	if n := utf8.RuneCountInString(password); n < s.o.MinPassword || n > 256 {
-		return fieldErr("password", "weak_password", "password must be 10 to 256 characters")
+	if err := s.checkPolicy(password); err != nil {
+		return err
 	}
 	hash, err := auth.HashPassword(password)
 	if err != nil {
