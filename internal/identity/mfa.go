@@ -202,7 +202,9 @@ func (s *Service) VerifyMFA(ctx context.Context, collection, mfaToken, code, rec
 		if err := s.throttle.Fail(ctx, keys, s.o.Now()); err != nil {
 			return nil, err
 		}
-		audit.Log(ctx, s.o.DB, audit.Event{Event: "mfa.failed", Actor: claims.Subject, ActorCollection: collection, Target: claims.Subject})
+		if err := audit.Log(ctx, s.o.DB, audit.Event{Event: "mfa.failed", Actor: claims.Subject, ActorCollection: collection, Target: claims.Subject}); err != nil {
+			return nil, err
+		}
 		return nil, errBadMFA
 	}
 	c, err := s.authCollection(ctx, collection)

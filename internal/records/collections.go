@@ -31,11 +31,12 @@ type Op struct {
 // id, or by name when the id is left out; an existing field missing from
 // the list is dropped, a new one is added.
 type CollectionPatch struct {
-	Name    *string         `json:"name,omitempty"`
-	Type    *string         `json:"type,omitempty"`
-	Fields  []*schema.Field `json:"fields,omitempty"`
-	Indexes *[]schema.Index `json:"indexes,omitempty"`
-	Rules   *schema.Rules   `json:"rules,omitempty"`
+	Name    *string                  `json:"name,omitempty"`
+	Type    *string                  `json:"type,omitempty"`
+	Fields  []*schema.Field          `json:"fields,omitempty"`
+	Indexes *[]schema.Index          `json:"indexes,omitempty"`
+	Rules   *schema.Rules            `json:"rules,omitempty"`
+	OAuth2  *[]schema.OAuth2Provider `json:"oauth2,omitempty"`
 }
 
 // CreateCollection creates a collection from its definition.
@@ -140,6 +141,9 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, p *Collecti
 	}
 	if p.Rules != nil {
 		next.Rules = *p.Rules
+	}
+	if p.OAuth2 != nil {
+		next.OAuth2 = *p.OAuth2
 	}
 	if p.Indexes != nil {
 		next.Indexes = *p.Indexes

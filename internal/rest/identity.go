@@ -345,3 +345,39 @@ func (a *API) verifyConfirm(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// callbackURL is where a provider sends the browser back: this server, as
+// the request reached it.
+func callbackURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/api/v1/auth/" + r.PathValue("collection") + "/oauth2/" + r.PathValue("provider") + "/callback"
+}
+
+func (a *API) oauthStart(w http.ResponseWriter, r *http.Request) error {
+	u, err := a.ident.OAuthStart(r.Context(), r.PathValue("collection"), r.PathValue("provider"), callbackURL(r))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, u, http.StatusFound)
+	return nil
+}
+
+func (a *API) oauthCallback(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	if e := q.Get("error"); e != "" {
+		return apperr.New(apperr.Unauthorized, "the provider refused the sign-in: %s", e)
+	}
+	if q.Get("state") == "" || q.Get("code") == "" {
+		return apperr.New(apperr.Invalid, "the callback needs state and code")
+	}
+	t, err := a.ident.OAuthCallback(r.Context(), r.PathValue("collection"), r.PathValue("provider"), callbackURL(r), q.Get("state"), q.Get("code"), client(r))
+	if err != nil {
+		return err
+	}
+	writeTokens(w, t)
+	return nil
+}

@@ -4,11 +4,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/oauth2-proxy/mockoidc"
 	"github.com/pquerna/otp/totp"
 )
 
@@ -343,5 +345,78 @@ func TestPasswordResetAndVerify(t *testing.T) {
 		if n := e.mail.count(); n != sent {
 			t.Errorf("%d mails sent for verified or unknown addresses", n-sent)
 		}
+	})
+}
+
+// TestOIDCSignIn signs in through a real OpenID Connect provider running on
+// loopback: the authorization code flow with PKCE, state and nonce.
+func TestOIDCSignIn(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *testEnv) {
+		op, err := mockoidc.Run()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer op.Shutdown()
+		e.request("POST", "/api/v1/collections", map[string]any{"name": "members", "type": "auth", "rules": map[string]any{"create": ""},
+			"oauth2": []any{map[string]any{"name": "acme", "issuer": op.Issuer(), "client_id": op.ClientID, "client_secret": op.ClientSecret}}}).status(201)
+		e.request("POST", "/api/v1/collections", map[string]any{"name": "staff", "type": "auth",
+			"oauth2": []any{map[string]any{"name": "acme", "issuer": op.Issuer(), "client_id": op.ClientID, "client_secret": op.ClientSecret}}}).status(201)
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+		// signIn runs the browser's part: Strata → provider → Strata.
+		signIn := func(collection string, user *mockoidc.MockUser) *response {
+			t.Helper()
+			op.QueueUser(user)
+			start := e.anon("GET", "/api/v1/auth/"+collection+"/oauth2/acme", nil).status(302)
+			loc, _ := url.Parse(start.Header().Get("Location"))
+			if loc.Query().Get("code_challenge_method") != "S256" || loc.Query().Get("state") == "" || loc.Query().Get("nonce") == "" {
+				t.Fatalf("authorize URL lacks PKCE, state or nonce: %s", loc)
+			}
+			resp, err := client.Get(loc.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			back, _ := url.Parse(resp.Header.Get("Location"))
+			if back.Path != "/api/v1/auth/"+collection+"/oauth2/acme/callback" {
+				t.Fatalf("the provider sent the browser to %s", back)
+			}
+			return e.anon("GET", back.RequestURI(), nil)
+		}
+
+		// A new verified email makes an account, verified.
+		m := signIn("members", &mockoidc.MockUser{Subject: "u1", Email: "ada@example.com", EmailVerified: true}).status(200).json()
+		rec := m["record"].(map[string]any)
+		if rec["email"] != "ada@example.com" || rec["verified"] != true {
+			t.Errorf("account: %v", rec)
+		}
+		e.as(m["access_token"].(string), "GET", "/api/v1/auth/members/me", nil).status(200)
+
+		// The same email signs in to the same account (linked by email).
+		again := signIn("members", &mockoidc.MockUser{Subject: "u1", Email: "ada@example.com", EmailVerified: true}).status(200).json()
+		if again["record"].(map[string]any)["id"] != rec["id"] {
+			t.Errorf("a second sign-in made another account")
+		}
+		// An unverified email is refused; so is a closed collection.
+		signIn("members", &mockoidc.MockUser{Subject: "u2", Email: "eve@example.com", EmailVerified: false}).problem(403)
+		signIn("staff", &mockoidc.MockUser{Subject: "u3", Email: "bob@example.com", EmailVerified: true}).problem(403)
+
+		// A state works once, and only a state Strata issued works.
+		op.QueueUser(&mockoidc.MockUser{Subject: "u1", Email: "ada@example.com", EmailVerified: true})
+		start := e.anon("GET", "/api/v1/auth/members/oauth2/acme", nil).status(302)
+		loc, _ := url.Parse(start.Header().Get("Location"))
+		resp, err := client.Get(loc.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		back, _ := url.Parse(resp.Header.Get("Location"))
+		e.anon("GET", back.RequestURI(), nil).status(200)
+		e.anon("GET", back.RequestURI(), nil).problem(401)
+		forged := back.Query()
+		forged.Set("state", "made-up")
+		e.anon("GET", back.Path+"?"+forged.Encode(), nil).problem(401)
+		e.anon("GET", "/api/v1/auth/members/oauth2/nope", nil).problem(404)
+		e.request("POST", "/api/v1/collections", map[string]any{"name": "bad", "oauth2": []any{map[string]any{"name": "x", "issuer": "ftp://x", "client_id": "a", "client_secret": "b"}}}).problem(400)
 	})
 }

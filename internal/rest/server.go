@@ -92,6 +92,8 @@ func (a *API) routes(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/auth/{collection}/password/reset/confirm", a.handle(a.resetConfirm))
 	mux.Handle("POST /api/v1/auth/{collection}/verify/request", a.handle(a.verifyRequest))
 	mux.Handle("POST /api/v1/auth/{collection}/verify/confirm", a.handle(a.verifyConfirm))
+	mux.Handle("GET /api/v1/auth/{collection}/oauth2/{provider}", a.handle(a.oauthStart))
+	mux.Handle("GET /api/v1/auth/{collection}/oauth2/{provider}/callback", a.handle(a.oauthCallback))
 	mux.Handle("POST /api/v1/auth/{collection}/mfa/enroll", a.handle(a.mfaEnroll))
 	mux.Handle("POST /api/v1/auth/{collection}/mfa/confirm", a.handle(a.mfaConfirm))
 	mux.Handle("POST /api/v1/auth/{collection}/mfa/disable", a.handle(a.mfaDisable))

@@ -5,6 +5,7 @@ package schema
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -112,9 +113,32 @@ type Collection struct {
 	Fields  []*Field       `json:"fields"`
 	Indexes []Index        `json:"indexes"`
 	// Rules say who may do what; see Rules.
-	Rules   Rules     `json:"rules"`
-	Created time.Time `json:"created"`
-	Updated time.Time `json:"updated"`
+	Rules Rules `json:"rules"`
+	// OAuth2 lists the OpenID Connect providers users of an auth
+	// collection may sign in with.
+	OAuth2  []OAuth2Provider `json:"oauth2,omitempty"`
+	Created time.Time        `json:"created"`
+	Updated time.Time        `json:"updated"`
+}
+
+// OAuth2Provider is an OpenID Connect provider, found by its issuer URL
+// (discovery).
+type OAuth2Provider struct {
+	Name         string   `json:"name"`
+	Issuer       string   `json:"issuer"`
+	ClientID     string   `json:"client_id"`
+	ClientSecret string   `json:"client_secret"`
+	Scopes       []string `json:"scopes,omitempty"`
+}
+
+// Provider returns the named provider, or nil.
+func (c *Collection) Provider(name string) *OAuth2Provider {
+	for i := range c.OAuth2 {
+		if c.OAuth2[i].Name == name {
+			return &c.OAuth2[i]
+		}
+	}
+	return nil
 }
 
 // Rules are the access rules of a collection, one per operation, in the
@@ -257,6 +281,26 @@ func (c *Collection) Validate(lookup func(string) *Collection) error {
 	for i, f := range c.Fields {
 		if f != nil && f.System && c.Type != Auth {
 			ve.add(fmt.Sprintf("fields[%d].system", i), "invalid_value", "only auth collections have system fields")
+		}
+	}
+	for i, p := range c.OAuth2 {
+		path := fmt.Sprintf("oauth2[%d]", i)
+		if c.Type != Auth {
+			ve.add(path, "invalid_value", "only auth collections have sign-in providers")
+		}
+		if !ValidName(p.Name) {
+			ve.add(path+".name", "invalid_name", "provider name %q must match %s", p.Name, nameRE)
+		}
+		if u, err := url.Parse(p.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			ve.add(path+".issuer", "invalid_url", "issuer must be the provider's http(s) URL")
+		}
+		if p.ClientID == "" || p.ClientSecret == "" {
+			ve.add(path+".client_id", "required", "client_id and client_secret are required")
+		}
+		for j := range i {
+			if c.OAuth2[j].Name == p.Name {
+				ve.add(path+".name", "duplicate", "provider %q is listed twice", p.Name)
+			}
 		}
 	}
 	for i, ix := range c.Indexes {

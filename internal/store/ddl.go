@@ -84,6 +84,13 @@ var systemTables = []string{
 		record_id TEXT NOT NULL,
 		expires TEXT NOT NULL,
 		used TEXT)`,
+	`CREATE TABLE IF NOT EXISTS _oauth_states (
+		state TEXT PRIMARY KEY,
+		collection TEXT NOT NULL,
+		provider TEXT NOT NULL,
+		verifier TEXT NOT NULL,
+		nonce TEXT NOT NULL,
+		expires TEXT NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS _login_failures (
 		key TEXT PRIMARY KEY,
 		failures INTEGER NOT NULL,
