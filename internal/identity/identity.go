@@ -21,6 +21,7 @@ import (
 	"github.com/strata-dev/strata/internal/apperr"
 	"github.com/strata-dev/strata/internal/audit"
 	"github.com/strata-dev/strata/internal/auth"
+	"github.com/strata-dev/strata/internal/query"
 	"github.com/strata-dev/strata/internal/records"
 	"github.com/strata-dev/strata/internal/schema"
 	"github.com/strata-dev/strata/internal/store"
@@ -208,6 +209,9 @@ func (s *Service) Login(ctx context.Context, collection, email, password string,
 			}
 		}
 	}
+	if err := s.checkAuthRule(ctx, c, rec); err != nil {
+		return nil, err
+	}
 	if mfa, err := store.FindMFA(ctx, s.o.DB.Reader(), s.o.DB.Dialect(), collection, rec.ID, false); err == nil && mfa.Enabled {
 		return s.mfaChallenge(rec, collection)
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -301,6 +305,9 @@ func (s *Service) Refresh(ctx context.Context, collection, token string, cl auth
 		return nil, errBadRefresh
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkAuthRule(ctx, c, rec); err != nil {
 		return nil, err
 	}
 	return s.tokens(rec, sess, next, now)
@@ -456,4 +463,47 @@ func LoadBlocklist(path string) (map[string]bool, error) {
 		}
 	}
 	return set, nil
+}
+
+// checkAuthRule refuses to sign in an account whose record does not meet
+// the collection's auth rule.
+func (s *Service) checkAuthRule(ctx context.Context, c *schema.Collection, rec *schema.Record) error {
+	if c.Rules.Auth == nil || strings.TrimSpace(*c.Rules.Auth) == "" {
+		return nil
+	}
+	e, err := query.Parse(*c.Rules.Auth)
+	if err != nil {
+		return fmt.Errorf("auth rule of %s: %w", c.Name, err)
+	}
+	self := map[string]any{"id": rec.ID, "collection": c.Name}
+	for k, v := range rec.Values {
+		if _, ok := self[k]; !ok {
+			self[k] = v
+		}
+	}
+	lookup := func(name string) *schema.Collection {
+		col, _ := s.o.Records.Collection(ctx, name)
+		return col
+	}
+	env := &query.Env{Dialect: s.o.DB.Dialect(), Collection: c, Lookup: lookup,
+		Request: &query.Request{Auth: self, AuthSchema: c, Method: "POST", Now: s.o.Now()}}
+	fetch := func(ctx context.Context, collection, id string) (*schema.Record, error) {
+		col := lookup(collection)
+		if col == nil {
+			return nil, nil
+		}
+		r, err := store.GetRecord(ctx, s.o.DB.Reader(), s.o.DB.Dialect(), col, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		return r, err
+	}
+	ok, err := env.Eval(ctx, e, rec, fetch)
+	if err != nil {
+		return fmt.Errorf("auth rule of %s: %w", c.Name, err)
+	}
+	if !ok {
+		return apperr.New(apperr.Forbidden, "this account may not sign in to %s now", c.Name)
+	}
+	return nil
 }

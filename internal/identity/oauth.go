@@ -145,6 +145,9 @@ func (s *Service) OAuthCallback(ctx context.Context, collection, provider, redir
 			rec.Values[schema.FieldVerified] = true
 		}
 	}
+	if err := s.checkAuthRule(ctx, c, rec); err != nil {
+		return nil, err
+	}
 	if err := audit.Log(ctx, s.o.DB, audit.Event{Event: "oauth2.login", Actor: rec.ID, ActorCollection: collection, Target: rec.ID,
 		Detail: map[string]string{"provider": provider, "subject": idt.Subject}}); err != nil {
 		return nil, err

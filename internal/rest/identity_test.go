@@ -420,3 +420,19 @@ func TestOIDCSignIn(t *testing.T) {
 		e.request("POST", "/api/v1/collections", map[string]any{"name": "bad", "oauth2": []any{map[string]any{"name": "x", "issuer": "ftp://x", "client_id": "a", "client_secret": "b"}}}).problem(400)
 	})
 }
+
+func TestAuthRule(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *testEnv) {
+		e.request("POST", "/api/v1/collections", map[string]any{"name": "members", "type": "auth",
+			"rules": map[string]any{"create": "", "auth": "verified = true"}}).status(201)
+		base := "/api/v1/auth/members/"
+		creds := map[string]any{"email": "ada@example.com", "password": "a long password"}
+		id := e.anon("POST", base+"register", creds).status(201).json()["id"].(string)
+		e.anon("POST", base+"login", creds).problem(403)
+		e.request("PATCH", "/api/v1/collections/members/records/"+id, map[string]any{"verified": true}).status(200)
+		l := e.anon("POST", base+"login", creds).status(200).json()
+		e.request("PATCH", "/api/v1/collections/members/records/"+id, map[string]any{"verified": false}).status(200)
+		e.anon("POST", base+"refresh", map[string]any{"refresh_token": l["refresh_token"]}).problem(403)
+		e.request("POST", "/api/v1/collections", map[string]any{"name": "x", "type": "auth", "rules": map[string]any{"auth": "nope = 1"}}).problem(400)
+	})
+}

@@ -150,6 +150,10 @@ type Rules struct {
 	Create *string `json:"create"`
 	Update *string `json:"update"`
 	Delete *string `json:"delete"`
+	// Auth, on an auth collection, must hold for an account's record for
+	// it to sign in (for example "verified = true"). Unlike the others, a
+	// missing auth rule lets every account sign in.
+	Auth *string `json:"auth,omitempty"`
 }
 
 // Each calls f with every operation's name and rule.
@@ -159,6 +163,9 @@ func (r *Rules) Each(f func(op string, rule *string)) {
 	f("create", r.Create)
 	f("update", r.Update)
 	f("delete", r.Delete)
+	if r.Auth != nil {
+		f("auth", r.Auth)
+	}
 }
 
 // HasFields reports whether records have one column per field: base
