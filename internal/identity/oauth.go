@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +40,11 @@ func (s *Service) oauthConfig(ctx context.Context, collection, name, redirect st
 	if p == nil {
 		return nil, nil, nil, apperr.New(apperr.NotFound, "%s has no sign-in provider %q", collection, name)
 	}
+	scopes := p.Scopes
+	if p.Type == "oauth2" {
+		return p, nil, &oauth2.Config{ClientID: p.ClientID, ClientSecret: p.ClientSecret, RedirectURL: redirect, Scopes: scopes,
+			Endpoint: oauth2.Endpoint{AuthURL: p.AuthURL, TokenURL: p.TokenURL}}, nil
+	}
 	var op *oidc.Provider
 	if v, ok := providers.Load(p.Issuer); ok {
 		op = v.(*oidc.Provider)
@@ -49,7 +56,6 @@ func (s *Service) oauthConfig(ctx context.Context, collection, name, redirect st
 		}
 		providers.Store(p.Issuer, op)
 	}
-	scopes := p.Scopes
 	if len(scopes) == 0 {
 		scopes = []string{oidc.ScopeOpenID, "email", "profile"}
 	}
@@ -90,7 +96,7 @@ func (s *Service) OAuthCallback(ctx context.Context, collection, provider, redir
 	if err != nil {
 		return nil, err
 	}
-	_, op, conf, err := s.oauthConfig(ctx, collection, provider, redirect)
+	p, op, conf, err := s.oauthConfig(ctx, collection, provider, redirect)
 	if err != nil {
 		return nil, err
 	}
@@ -99,39 +105,34 @@ func (s *Service) OAuthCallback(ctx context.Context, collection, provider, redir
 		s.o.Logger.InfoContext(ctx, "security: oauth code exchange failed", "provider", provider, "err", err)
 		return nil, errOAuth
 	}
-	raw, _ := tok.Extra("id_token").(string)
-	idt, err := op.VerifierContext(ctx, &oidc.Config{ClientID: conf.ClientID, Now: s.o.Now}).Verify(ctx, raw)
-	if err != nil || idt.Nonce != st.Nonce {
-		s.o.Logger.WarnContext(ctx, "security: bad ID token", "provider", provider, "err", err)
+	var id identity
+	if p.Type == "oauth2" {
+		id, err = userAPI(ctx, conf.Client(ctx, tok), p)
+	} else {
+		id, err = idToken(ctx, op, conf.ClientID, s.o.Now, tok, st.Nonce)
+	}
+	if err != nil {
+		s.o.Logger.WarnContext(ctx, "security: provider identity refused", "provider", provider, "err", err)
 		return nil, errOAuth
 	}
-	var claims struct {
-		Email    string          `json:"email"`
-		Verified json.RawMessage `json:"email_verified"`
-	}
-	if err := idt.Claims(&claims); err != nil {
-		return nil, errOAuth
-	}
-	// Some providers send email_verified as a string.
-	verified := strings.Trim(string(claims.Verified), `"`) == "true"
-	if claims.Email == "" || !verified {
+	if id.email == "" || !id.verified {
 		return nil, apperr.New(apperr.Forbidden, "the provider did not vouch for an email address; sign in another way")
 	}
 	c, err := s.authCollection(ctx, collection)
 	if err != nil {
 		return nil, err
 	}
-	rec, err := store.FindRecordBy(ctx, s.o.DB.Reader(), s.o.DB.Dialect(), c, schema.FieldEmail, claims.Email)
+	rec, err := store.FindRecordBy(ctx, s.o.DB.Reader(), s.o.DB.Dialect(), c, schema.FieldEmail, id.email)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		if c.Rules.Create == nil {
-			return nil, apperr.New(apperr.Forbidden, "no account has %s, and registration in %s is closed", claims.Email, collection)
+			return nil, apperr.New(apperr.Forbidden, "no account has %s, and registration in %s is closed", id.email, collection)
 		}
-		email, _ := json.Marshal(claims.Email)
+		email, _ := json.Marshal(id.email)
 		created, err := s.o.Records.Create(records.WithCaller(ctx, records.System), collection,
 			map[string]json.RawMessage{schema.FieldEmail: email}, records.WriteOptions{Set: schema.Values{schema.FieldVerified: true}})
 		if err != nil {
-			return nil, fmt.Errorf("create the account of %s: %w", claims.Email, err)
+			return nil, fmt.Errorf("create the account of %s: %w", id.email, err)
 		}
 		rec = created.Record
 	case err != nil:
@@ -149,8 +150,83 @@ func (s *Service) OAuthCallback(ctx context.Context, collection, provider, redir
 		return nil, err
 	}
 	if err := audit.Log(ctx, s.o.DB, audit.Event{Event: "oauth2.login", Actor: rec.ID, ActorCollection: collection, Target: rec.ID,
-		Detail: map[string]string{"provider": provider, "subject": idt.Subject}}); err != nil {
+		Detail: map[string]string{"provider": provider, "subject": id.subject}}); err != nil {
 		return nil, err
 	}
 	return s.openSession(ctx, rec, collection, cl)
+}
+
+// identity is who a provider says signed in.
+type identity struct {
+	subject, email string
+	verified       bool
+}
+
+// idToken checks an OpenID Connect ID token: signature, issuer, audience,
+// times and nonce.
+func idToken(ctx context.Context, op *oidc.Provider, clientID string, now func() time.Time, tok *oauth2.Token, nonce string) (identity, error) {
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := op.VerifierContext(ctx, &oidc.Config{ClientID: clientID, Now: now}).Verify(ctx, raw)
+	if err != nil {
+		return identity{}, err
+	}
+	if idt.Nonce != nonce {
+		return identity{}, errors.New("the ID token's nonce is not this sign-in's")
+	}
+	var claims struct {
+		Email    string          `json:"email"`
+		Verified json.RawMessage `json:"email_verified"`
+	}
+	if err := idt.Claims(&claims); err != nil {
+		return identity{}, err
+	}
+	// Some providers send email_verified as a string.
+	return identity{subject: idt.Subject, email: claims.Email, verified: strings.Trim(string(claims.Verified), `"`) == "true"}, nil
+}
+
+// userAPI asks a plain OAuth2 provider's user API who signed in.
+func userAPI(ctx context.Context, client *http.Client, p *schema.OAuth2Provider) (identity, error) {
+	var user struct {
+		ID       json.RawMessage `json:"id"`
+		Email    string          `json:"email"`
+		Verified bool            `json:"email_verified"`
+	}
+	if err := getJSON(ctx, client, p.UserInfoURL, &user); err != nil {
+		return identity{}, err
+	}
+	id := identity{subject: strings.Trim(string(user.ID), `"`), email: user.Email, verified: user.Verified}
+	if p.EmailsURL != "" {
+		var emails []struct {
+			Email    string `json:"email"`
+			Verified bool   `json:"verified"`
+			Primary  bool   `json:"primary"`
+		}
+		if err := getJSON(ctx, client, p.EmailsURL, &emails); err != nil {
+			return identity{}, err
+		}
+		id.email, id.verified = "", false
+		for _, e := range emails {
+			if e.Primary && e.Verified {
+				id.email, id.verified = e.Email, true
+			}
+		}
+	}
+	return id, nil
+}
+
+func getJSON(ctx context.Context, client *http.Client, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", url, resp.Status)
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v)
 }

@@ -1,12 +1,15 @@
 package rest_test
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -434,5 +437,95 @@ func TestAuthRule(t *testing.T) {
 		e.request("PATCH", "/api/v1/collections/members/records/"+id, map[string]any{"verified": false}).status(200)
 		e.anon("POST", base+"refresh", map[string]any{"refresh_token": l["refresh_token"]}).problem(403)
 		e.request("POST", "/api/v1/collections", map[string]any{"name": "x", "type": "auth", "rules": map[string]any{"auth": "nope = 1"}}).problem(400)
+	})
+}
+
+// githubLike is an OAuth2 provider with a user API, as GitHub has: it
+// speaks the authorization code protocol with PKCE on loopback.
+func githubLike(t *testing.T, email string, verified bool) *httptest.Server {
+	var mu sync.Mutex
+	challenges := map[string]string{} // code -> PKCE challenge
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /login/oauth/authorize", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Get("client_id") != "gh-client" || q.Get("code_challenge_method") != "S256" {
+			http.Error(w, "bad request", 400)
+			return
+		}
+		code := fmt.Sprint("code-", len(challenges))
+		mu.Lock()
+		challenges[code] = q.Get("code_challenge")
+		mu.Unlock()
+		http.Redirect(w, r, q.Get("redirect_uri")+"?code="+code+"&state="+url.QueryEscape(q.Get("state")), http.StatusFound)
+	})
+	mux.HandleFunc("POST /login/oauth/access_token", func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		id, secret, _ := r.BasicAuth()
+		if id == "" {
+			id, secret = r.Form.Get("client_id"), r.Form.Get("client_secret")
+		}
+		mu.Lock()
+		want, ok := challenges[r.Form.Get("code")]
+		delete(challenges, r.Form.Get("code"))
+		mu.Unlock()
+		sum := sha256.Sum256([]byte(r.Form.Get("code_verifier")))
+		if id != "gh-client" || secret != "gh-secret" || !ok || base64.RawURLEncoding.EncodeToString(sum[:]) != want {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(400)
+			w.Write([]byte(`{"error":"invalid_grant"}`))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"access_token":"gh-token","token_type":"bearer"}`))
+	})
+	authed := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer gh-token" {
+				http.Error(w, "unauthorized", 401)
+				return
+			}
+			h(w, r)
+		}
+	}
+	mux.HandleFunc("GET /user", authed(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"id": 42, "login": "ada", "email": null}`))
+	}))
+	mux.HandleFunc("GET /user/emails", authed(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `[{"email":"old@example.com","verified":true,"primary":false},{"email":%q,"verified":%v,"primary":true}]`, email, verified)
+	}))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestPlainOAuth2SignIn(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *testEnv) {
+		good, unverified := githubLike(t, "ada@example.com", true), githubLike(t, "eve@example.com", false)
+		prov := func(name, base string) map[string]any {
+			return map[string]any{"name": name, "type": "oauth2", "client_id": "gh-client", "client_secret": "gh-secret",
+				"auth_url": base + "/login/oauth/authorize", "token_url": base + "/login/oauth/access_token",
+				"userinfo_url": base + "/user", "emails_url": base + "/user/emails"}
+		}
+		e.request("POST", "/api/v1/collections", map[string]any{"name": "members", "type": "auth", "rules": map[string]any{"create": ""},
+			"oauth2": []any{prov("github", good.URL), prov("shady", unverified.URL)}}).status(201)
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		signIn := func(provider string) *response {
+			t.Helper()
+			start := e.anon("GET", "/api/v1/auth/members/oauth2/"+provider, nil).status(302)
+			resp, err := client.Get(start.Header().Get("Location"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			back, _ := url.Parse(resp.Header.Get("Location"))
+			return e.anon("GET", back.RequestURI(), nil)
+		}
+		m := signIn("github").status(200).json()
+		if rec := m["record"].(map[string]any); rec["email"] != "ada@example.com" || rec["verified"] != true {
+			t.Errorf("account: %v", rec)
+		}
+		signIn("shady").problem(403)
+		e.request("POST", "/api/v1/collections", map[string]any{"name": "bad", "type": "auth",
+			"oauth2": []any{map[string]any{"name": "x", "type": "oauth2", "client_id": "a", "client_secret": "b"}}}).problem(400)
 	})
 }

@@ -124,11 +124,22 @@ type Collection struct {
 // OAuth2Provider is an OpenID Connect provider, found by its issuer URL
 // (discovery).
 type OAuth2Provider struct {
-	Name         string   `json:"name"`
-	Issuer       string   `json:"issuer"`
+	Name string `json:"name"`
+	// Type is "oidc" (the default: endpoints found by discovery from
+	// Issuer, identity from the ID token) or "oauth2" for providers with
+	// plain OAuth2 and a user API, such as GitHub.
+	Type         string   `json:"type,omitempty"`
+	Issuer       string   `json:"issuer,omitempty"`
 	ClientID     string   `json:"client_id"`
 	ClientSecret string   `json:"client_secret"`
 	Scopes       []string `json:"scopes,omitempty"`
+	// For "oauth2": the authorization and token endpoints, the user API
+	// (answering {"id", "email", "email_verified"}) and, optionally, an
+	// emails API answering [{"email", "verified", "primary"}], as GitHub's.
+	AuthURL     string `json:"auth_url,omitempty"`
+	TokenURL    string `json:"token_url,omitempty"`
+	UserInfoURL string `json:"userinfo_url,omitempty"`
+	EmailsURL   string `json:"emails_url,omitempty"`
 }
 
 // Provider returns the named provider, or nil.
@@ -298,8 +309,26 @@ func (c *Collection) Validate(lookup func(string) *Collection) error {
 		if !ValidName(p.Name) {
 			ve.add(path+".name", "invalid_name", "provider name %q must match %s", p.Name, nameRE)
 		}
-		if u, err := url.Parse(p.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			ve.add(path+".issuer", "invalid_url", "issuer must be the provider's http(s) URL")
+		httpURL := func(s string) bool {
+			u, err := url.Parse(s)
+			return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+		}
+		switch p.Type {
+		case "", "oidc":
+			if !httpURL(p.Issuer) {
+				ve.add(path+".issuer", "invalid_url", "issuer must be the provider's http(s) URL")
+			}
+		case "oauth2":
+			for _, u := range []struct{ name, v string }{{"auth_url", p.AuthURL}, {"token_url", p.TokenURL}, {"userinfo_url", p.UserInfoURL}} {
+				if !httpURL(u.v) {
+					ve.add(path+"."+u.name, "invalid_url", "%s must be an http(s) URL", u.name)
+				}
+			}
+			if p.EmailsURL != "" && !httpURL(p.EmailsURL) {
+				ve.add(path+".emails_url", "invalid_url", "emails_url must be an http(s) URL")
+			}
+		default:
+			ve.add(path+".type", "invalid_value", "provider type %q is not oidc or oauth2", p.Type)
 		}
 		if p.ClientID == "" || p.ClientSecret == "" {
 			ve.add(path+".client_id", "required", "client_id and client_secret are required")
