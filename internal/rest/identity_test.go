@@ -15,6 +15,8 @@ import (
 
 	"github.com/oauth2-proxy/mockoidc"
 	"github.com/pquerna/otp/totp"
+
+	"github.com/strata-dev/strata/internal/auth"
 )
 
 func (e *testEnv) as(token, method, path string, body any) *response {
@@ -528,4 +530,34 @@ func TestPlainOAuth2SignIn(t *testing.T) {
 		e.request("POST", "/api/v1/collections", map[string]any{"name": "bad", "type": "auth",
 			"oauth2": []any{map[string]any{"name": "x", "type": "oauth2", "client_id": "a", "client_secret": "b"}}}).problem(400)
 	})
+}
+
+// TestBadTokens: every kind of bad token gets a 401 problem document.
+func TestBadTokens(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	parts := strings.Split(e.token, ".")
+	other, err := auth.LoadSigner(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, _ := other.Issue(auth.Principal{ID: "x", Role: auth.RoleSuperuser}, time.Hour, time.Now())
+	b64 := base64.RawURLEncoding.EncodeToString
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	tampered := strings.Replace(string(payload), `"role":"superuser"`, `"role":"superuser","x":1`, 1)
+	unknownKid := b64([]byte(`{"alg":"EdDSA","kid":"nope","typ":"JWT"}`)) + "." + parts[1] + "." + parts[2]
+	for name, tok := range map[string]string{
+		"alg none":         b64([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + ".",
+		"tampered payload": parts[0] + "." + b64([]byte(tampered)) + "." + parts[2],
+		"wrong signature":  parts[0] + "." + parts[1] + "." + strings.Split(foreign, ".")[2],
+		"foreign key":      foreign,
+		"unknown kid":      unknownKid,
+		"garbage":          "not-a-token",
+	} {
+		m := e.anon("GET", "/api/v1/collections", nil, "Authorization", "Bearer "+tok)
+		m.t = t
+		if p := m.problem(401); p["detail"] == "" {
+			t.Errorf("%s: %v", name, p)
+		}
+	}
+	e.request("GET", "/api/v1/collections", nil).status(200)
 }
