@@ -100,9 +100,17 @@ func ListAPIKeys(ctx context.Context, q Querier, d sqldb.Dialect, ownerCollectio
 
 // TouchAPIKey sets when a key was last used.
 func TouchAPIKey(ctx context.Context, tx *Tx, id string, now time.Time) error {
+	return setTime(ctx, tx, "_api_keys", "last_used", id, now)
+}
+
+// setTime sets a time column of the row of table with the id.
+func setTime(ctx context.Context, tx *Tx, table, column, id string, t time.Time) error {
 	a := args(tx.Dialect)
-	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE _api_keys SET last_used = %s WHERE id = %s`, a.Add(stamp(now)), a.Add(id)), a.Values...)
-	return err
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET %s = %s WHERE id = %s`, table, column, a.Add(stamp(t)), a.Add(id)), a.Values...)
+	if err != nil {
+		return fmt.Errorf("set %s.%s: %w", table, column, err)
+	}
+	return nil
 }
 
 // RevokeAPIKey revokes a key; ErrNotFound when no unrevoked key has the id.

@@ -62,9 +62,7 @@ func FindSession(ctx context.Context, q Querier, d sqldb.Dialect, id string) (*S
 
 // ExtendSession moves a session's expiry.
 func ExtendSession(ctx context.Context, tx *Tx, id string, expires time.Time) error {
-	a := args(tx.Dialect)
-	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE _sessions SET expires = %s WHERE id = %s`, a.Add(stamp(expires)), a.Add(id)), a.Values...)
-	return err
+	return setTime(ctx, tx, "_sessions", "expires", id, expires)
 }
 
 // RevokeSession ends a session; it returns ErrNotFound when no active
