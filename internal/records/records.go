@@ -17,7 +17,12 @@ import (
 // ETag returns the strong entity tag of a record: a hash of its JSON.
 func ETag(r *schema.Record) string {
 	b, _ := r.AppendJSON(nil, nil)
-	sum := sha256.Sum256(b)
+	return ETagOf(b)
+}
+
+// ETagOf returns the entity tag of a record's full JSON.
+func ETagOf(recordJSON []byte) string {
+	sum := sha256.Sum256(recordJSON)
 	return `"` + hex.EncodeToString(sum[:16]) + `"`
 }
 

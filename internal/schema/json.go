@@ -3,8 +3,12 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Record is one record of a collection.
@@ -84,20 +88,114 @@ func encodeValue(b *bytes.Buffer, v any) error {
 	switch v := v.(type) {
 	case nil:
 		b.WriteString("null")
-		return nil
+	case string:
+		writeJSON(b, v)
+	case float64:
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return fmt.Errorf("json: unsupported value %v", v)
+		}
+		b.Write(appendFloat(b.AvailableBuffer(), v))
+	case bool:
+		if v {
+			b.WriteString("true")
+		} else {
+			b.WriteString("false")
+		}
+	case []string:
+		b.WriteByte('[')
+		for i, s := range v {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeJSON(b, s)
+		}
+		b.WriteByte(']')
 	case time.Time:
-		writeJSON(b, v.UTC().Format(TimeLayout))
-		return nil
+		b.WriteByte('"')
+		b.Write(v.UTC().AppendFormat(b.AvailableBuffer(), TimeLayout))
+		b.WriteByte('"')
 	case json.RawMessage:
 		b.Write(v)
-		return nil
+	case json.Number:
+		b.WriteString(string(v))
+	default:
+		out, err := json.Marshal(v)
+		b.Write(out)
+		return err
 	}
-	out, err := json.Marshal(v)
-	b.Write(out)
-	return err
+	return nil
 }
 
+// appendFloat formats f as encoding/json does.
+func appendFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+const hex = "0123456789abcdef"
+
+// writeJSON writes s as a JSON string, escaping what JSON requires and the
+// line separators U+2028 and U+2029, as encoding/json does (but not <, >
+// and &: responses are JSON, not HTML).
 func writeJSON(b *bytes.Buffer, s string) {
-	out, _ := json.Marshal(s)
-	b.Write(out)
+	b.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b.WriteString(s[start:i])
+			switch c {
+			case '"', '\\':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case '\n':
+				b.WriteString(`\n`)
+			case '\r':
+				b.WriteString(`\r`)
+			case '\t':
+				b.WriteString(`\t`)
+			default:
+				b.WriteString(`\u00`)
+				b.WriteByte(hex[c>>4])
+				b.WriteByte(hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteString(s[start:i])
+			b.WriteString(`\ufffd`)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b.WriteString(s[start:i])
+			b.WriteString(`\u202`)
+			b.WriteByte(hex[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b.WriteString(s[start:])
+	b.WriteByte('"')
 }

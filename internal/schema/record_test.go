@@ -1,7 +1,9 @@
 package schema
 
 import (
+	"bytes"
 	"encoding/json"
+	"math"
 	"errors"
 	"strings"
 	"testing"
@@ -203,6 +205,36 @@ func FuzzDecode(f *testing.F) {
 					t.Fatalf("accepted title %q", s)
 				}
 			}
+		}
+	})
+}
+
+// FuzzWriteJSON: strings and numbers written by the fast encoder decode to
+// what was written, as encoding/json's would.
+func FuzzWriteJSON(f *testing.F) {
+	f.Add("plain", 1.5)
+	f.Add("quote\" back\\ nl\n tab\t ctl\x01 \u2028 \xff é <&>", 1e-7)
+	f.Add("", 1e21)
+	f.Add("x", -0.0)
+	f.Fuzz(func(t *testing.T, s string, n float64) {
+		var b bytes.Buffer
+		writeJSON(&b, s)
+		var got string
+		if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+			t.Fatalf("%q wrote invalid JSON %s: %v", s, b.Bytes(), err)
+		}
+		var want string
+		stdS, _ := json.Marshal(s)
+		json.Unmarshal(stdS, &want)
+		if got != want {
+			t.Fatalf("%q came back as %q", want, got)
+		}
+		if math.IsInf(n, 0) || math.IsNaN(n) {
+			return
+		}
+		std, _ := json.Marshal(n)
+		if fast := appendFloat(nil, n); string(fast) != string(std) {
+			t.Fatalf("%v: fast %s, encoding/json %s", n, fast, std)
 		}
 	})
 }
