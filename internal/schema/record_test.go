@@ -3,8 +3,8 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
