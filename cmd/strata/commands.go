@@ -99,6 +99,12 @@ func migrate(ctx context.Context, args []string, e env) error {
 		fs.Usage()
 		return usagef("migrate needs one of up, down, status, export")
 	}
+	switch pos[0] {
+	case "up", "down", "status", "export":
+	default:
+		fs.Usage()
+		return usagef("unknown migrate action %q; want up, down, status or export", pos[0])
+	}
 	a, cfg, err := open(ctx, e, fs, false)
 	if err != nil {
 		return err
@@ -150,7 +156,7 @@ func migrate(ctx context.Context, args []string, e env) error {
 		}
 		return err
 	}
-	return usagef("unknown migrate action %q (want up, down, status or export)", pos[0])
+	panic("unreachable: the action was checked before opening")
 }
 
 func superuser(ctx context.Context, args []string, e env) error {

@@ -33,7 +33,7 @@ func TestUsageErrors(t *testing.T) {
 		{nil, "no command"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"migrate"}, "migrate needs one of"},
-		{[]string{"migrate", "sideways", "--dir", "x"}, "unknown migrate action"},
+		{[]string{"migrate", "sideways", "--dir", "/nonexistent/strata-never-created"}, "unknown migrate action"},
 		{[]string{"superuser", "delete", "a@b.c"}, "superuser needs: create EMAIL"},
 		{[]string{"config"}, "config needs: check"},
 		{[]string{"serve", "extra"}, "serve takes no arguments"},
