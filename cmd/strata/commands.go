@@ -20,6 +20,7 @@ import (
 	"github.com/strata-dev/strata/internal/auth"
 	"github.com/strata-dev/strata/internal/config"
 	"github.com/strata-dev/strata/internal/identity"
+	"github.com/strata-dev/strata/internal/telemetry"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=...".
@@ -77,7 +78,17 @@ func serve(ctx context.Context, args []string, e env) error {
 	if len(pos) > 0 {
 		return usagef("serve takes no arguments, got %q", pos)
 	}
-	a, _, err := open(ctx, e, fs, true)
+	cfg, err := config.Load(fs, e.environ)
+	if err != nil {
+		return err
+	}
+	// The banner is for people: it goes with text logs, while JSON logs
+	// carry the same as one line.
+	var banner io.Writer
+	if cfg.LogFormat == "text" || cfg.LogFormat == "auto" && telemetry.IsTerminal(e.stderr) {
+		banner = e.stderr
+	}
+	a, err := app.Open(ctx, cfg, app.NewLogger(cfg, e.stderr), app.Options{Banner: banner})
 	if err != nil {
 		return err
 	}

@@ -13,12 +13,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/strata-dev/strata/internal/auth"
 	"github.com/strata-dev/strata/internal/config"
 	"github.com/strata-dev/strata/internal/identity"
 	"github.com/strata-dev/strata/internal/records"
 	"github.com/strata-dev/strata/internal/rest"
 	"github.com/strata-dev/strata/internal/store"
+	"github.com/strata-dev/strata/internal/telemetry"
 )
 
 // App is an open Strata: its database, services and HTTP handler.
@@ -30,38 +33,62 @@ type App struct {
 	signer  *auth.Signer
 	ident   *identity.Service
 	handler http.Handler
+	metrics *prometheus.Registry
+	tracing *telemetry.Tracing
+	health  *telemetry.Health
+	banner  io.Writer
 }
 
 // NewLogger builds the logger the configuration asks for.
 func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return telemetry.NewLogger(cfg.LogLevel, cfg.LogFormat, w)
+}
+
+// Options adjust Open.
+type Options struct {
+	// Tracing, when set, replaces the tracing the OTEL_* environment
+	// variables configure.
+	Tracing *telemetry.Tracing
+	// Banner, when set, is where Serve prints a few lines saying where
+	// Strata listens and what it runs on.
+	Banner io.Writer
 }
 
 // Open opens the database and builds every component. With automigrate
 // on, it applies pending migration files first.
-func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Options) (*App, error) {
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	tracing := o.Tracing
+	if tracing == nil {
+		var err error
+		if tracing, err = telemetry.NewTracing(ctx); err != nil {
+			return nil, err
+		}
+	}
+	reg := telemetry.NewRegistry()
 	db, err := store.Open(ctx, store.Params{
 		Engine: cfg.Engine(), Path: cfg.SQLitePath(), URL: cfg.DB,
 		Readers: cfg.SQLiteReaders, MaxConns: cfg.PostgresMaxConns, Logger: log,
+		Metrics: reg, Tracer: tracing.Tracer("strata/store"),
 	})
 	if err != nil {
+		_ = tracing.Shutdown(ctx)
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, db: db}
+	a := &App{cfg: cfg, log: log, db: db, metrics: reg, tracing: tracing,
+		health: telemetry.NewHealth(2 * time.Second), banner: o.Banner}
 	if err := a.build(ctx); err != nil {
 		db.Close()
+		_ = tracing.Shutdown(ctx)
 		return nil, err
 	}
 	return a, nil
@@ -106,27 +133,38 @@ func (a *App) build(ctx context.Context) error {
 	ident := identity.New(identity.Options{DB: a.db, Records: recs, Signer: signer, Logger: a.log, Mailer: mailer,
 		MinPassword: a.cfg.PasswordMinLength, Blocklist: blocklist})
 	a.ident = ident
+	a.health.Add("database", a.db.Ping)
+	a.health.Add("migrations", a.migrationsApplied)
+	var metricsHandler http.Handler
+	if a.cfg.Metrics && a.cfg.MetricsHTTP == "" {
+		metricsHandler = telemetry.MetricsHandler(a.metrics, a.log)
+	}
 	a.handler = rest.New(rest.Options{
 		Records: recs, DB: a.db, Signer: signer, Identity: ident, Logger: a.log,
-		MaxBodyBytes: a.cfg.MaxBodyBytes, TokenTTL: a.cfg.TokenTTL, Ready: a.ready,
+		MaxBodyBytes: a.cfg.MaxBodyBytes, TokenTTL: a.cfg.TokenTTL, Health: a.health,
+		Metrics: a.metrics, MetricsHandler: metricsHandler, Tracer: a.tracing.Tracer("strata/http"),
 	})
 	return nil
 }
 
-// ready reports whether this node may take traffic.
-func (a *App) ready(ctx context.Context) error {
-	if err := a.db.Ping(ctx); err != nil {
-		return err
-	}
+// migrationsApplied is up when every migration file has been applied.
+func (a *App) migrationsApplied(ctx context.Context) error {
 	n, err := a.recs.Pending(ctx, a.cfg.MigrationsPath())
 	if err != nil {
-		return rest.NotReady{Reason: "the migrations directory cannot be read"}
+		return telemetry.Unavailable{Reason: "the migrations directory cannot be read"}
 	}
 	if n > 0 {
-		return rest.NotReady{Reason: fmt.Sprintf("%d migrations are not applied; run strata migrate up", n)}
+		return telemetry.Unavailable{Reason: fmt.Sprintf("%d migrations are not applied; run strata migrate up", n)}
 	}
 	return nil
 }
+
+// Metrics is the registry of the app's metrics, for components added by a
+// program that embeds Strata.
+func (a *App) Metrics() *prometheus.Registry { return a.metrics }
+
+// Health is the app's readiness report; components add their checks to it.
+func (a *App) Health() *telemetry.Health { return a.health }
 
 // Handler is the HTTP handler of the API.
 func (a *App) Handler() http.Handler { return a.handler }
@@ -137,19 +175,81 @@ func (a *App) Records() *records.Service { return a.recs }
 // DB is the database.
 func (a *App) DB() *store.DB { return a.db }
 
-// Close waits for emails being sent and closes the database.
+// Close waits for emails being sent, exports the last spans and closes the
+// database.
 func (a *App) Close() error {
 	if a.ident != nil {
 		a.ident.Close()
 	}
-	return a.db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return errors.Join(a.tracing.Shutdown(ctx), a.db.Close())
 }
 
-// Serve answers HTTP on ln until ctx is done, then stops accepting, lets
-// in-flight requests finish within the shutdown timeout, and returns nil.
+// Serve answers HTTP on ln until ctx is done. Then it drains: /readyz
+// fails for the drain delay so load balancers stop sending traffic, the
+// listener closes, and in-flight requests get the shutdown timeout to
+// finish.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           a.handler,
+	servers := []*http.Server{a.server(ctx, a.handler)}
+	listeners := []net.Listener{ln}
+	metricsURL := "http://" + ln.Addr().String() + "/metrics"
+	if a.cfg.Metrics && a.cfg.MetricsHTTP != "" {
+		mln, err := net.Listen("tcp", a.cfg.MetricsHTTP)
+		if err != nil {
+			return fmt.Errorf("listen for metrics on %s: %w", a.cfg.MetricsHTTP, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", telemetry.MetricsHandler(a.metrics, a.log))
+		servers = append(servers, a.server(ctx, mux))
+		listeners = append(listeners, mln)
+		metricsURL = "http://" + mln.Addr().String() + "/metrics"
+	}
+	if !a.cfg.Metrics {
+		metricsURL = ""
+	}
+	bg, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	go a.pruneLoop(bg)
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(listeners[i]) }()
+	}
+	a.announce(ln.Addr().String(), metricsURL)
+	select {
+	case err := <-errc:
+		for _, srv := range servers {
+			srv.Close()
+		}
+		return err
+	case <-ctx.Done():
+	}
+	a.health.Drain()
+	if a.cfg.DrainDelay > 0 {
+		a.log.Info("draining: readiness fails while load balancers notice", "delay", a.cfg.DrainDelay)
+		time.Sleep(a.cfg.DrainDelay)
+	}
+	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	for _, srv := range servers {
+		if err := srv.Shutdown(sctx); err != nil {
+			srv.Close()
+			errs = append(errs, fmt.Errorf("shutdown: in-flight requests did not finish within %s: %w", a.cfg.ShutdownTimeout, err))
+		}
+	}
+	for range servers {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (a *App) server(ctx context.Context, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -158,28 +258,39 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	bg, stopBG := context.WithCancel(ctx)
-	defer stopBG()
-	go a.pruneLoop(bg)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	a.log.Info("strata is serving", "addr", "http://"+ln.Addr().String(), "engine", a.cfg.Engine(), "dir", a.cfg.Dir)
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+}
+
+// announce says where Strata serves: one log line, and a few readable
+// lines on the banner writer when there is one.
+func (a *App) announce(addr, metricsURL string) {
+	base := "http://" + addr
+	database := a.cfg.SQLitePath()
+	if a.cfg.Engine() == "postgres" {
+		database = config.RedactURL(a.cfg.DB)
 	}
-	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-		return fmt.Errorf("shutdown: in-flight requests did not finish within %s: %w", a.cfg.ShutdownTimeout, err)
+	tracing := "off"
+	if a.tracing.Enabled() {
+		tracing = "OTLP"
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	a.log.Info("strata is serving", "api", base+"/api/v1", "engine", a.cfg.Engine(), "database", database,
+		"metrics", metricsURL, "tracing", tracing)
+	if a.banner == nil {
+		return
 	}
-	return nil
+	if metricsURL == "" {
+		metricsURL = "off"
+	}
+	fmt.Fprintf(a.banner, `
+  Strata is serving on %s
+    REST API    %s/api/v1
+    OpenAPI     %s/api/v1/openapi.json
+    Health      %s/healthz, %s/readyz
+    Metrics     %s
+    Database    %s, %s
+    Tracing     %s
+    Data        %s
+
+`, base, base, base, base, base, metricsURL, a.cfg.Engine(), database, tracing, a.cfg.Dir)
 }
 
 // ListenAndServe listens on the configured address and serves.

@@ -26,13 +26,15 @@ func TestReadyNeedsMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if err := a.ready(ctx); err == nil || !strings.Contains(err.Error(), "1 migrations are not applied") {
-		t.Errorf("ready with a pending migration: %v", err)
+	rep := a.Health().Check(ctx)
+	if rep.Ready() || !strings.Contains(rep.Components["migrations"].Error, "1 migrations are not applied") ||
+		rep.Components["database"].Status != "up" {
+		t.Errorf("ready with a pending migration: %+v", rep)
 	}
 	if _, err := a.Records().Up(ctx, migs); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.ready(ctx); err != nil {
-		t.Errorf("ready after up: %v", err)
+	if rep := a.Health().Check(ctx); !rep.Ready() {
+		t.Errorf("ready after up: %+v", rep)
 	}
 }

@@ -18,7 +18,10 @@ type Config struct {
 	Dir               string        // data directory
 	DB                string        // "" (SQLite in Dir), postgres:// URL, sqlite:PATH or a file path
 	LogLevel          string        // debug, info, warn or error
-	LogFormat         string        // text or json
+	LogFormat         string        // auto, text or json
+	Metrics           bool          // serve /metrics
+	MetricsHTTP       string        // separate address for /metrics; "" means HTTP
+	DrainDelay        time.Duration // readiness fails this long before the listener closes
 	ShutdownTimeout   time.Duration // grace period for in-flight work at shutdown
 	MaxBodyBytes      int64         // largest request body accepted
 	IdempotencyTTL    time.Duration // how long idempotency keys are remembered
@@ -52,7 +55,8 @@ func Default() Config {
 		Dir:               "./strata_data",
 		DB:                "",
 		LogLevel:          "info",
-		LogFormat:         "text",
+		LogFormat:         "auto",
+		Metrics:           true,
 		ShutdownTimeout:   10 * time.Second,
 		MaxBodyBytes:      10 << 20,
 		IdempotencyTTL:    24 * time.Hour,
@@ -158,7 +162,7 @@ func (c Config) Redacted() map[string]any {
 		case *string:
 			v = *p
 			if k.secretURL {
-				v = redactURL(*p)
+				v = RedactURL(*p)
 			}
 		case *time.Duration:
 			v = formatDuration(*p)

@@ -128,11 +128,11 @@ func TestRedactURL(t *testing.T) {
 		{"", ""},
 	}
 	for _, tt := range tests {
-		if got := redactURL(tt.in); got != tt.want {
-			t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := RedactURL(tt.in); got != tt.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tt.in, got, tt.want)
 		}
-		if strings.Contains(redactURL(tt.in), ":p@") {
-			t.Errorf("redactURL(%q) shows the password", tt.in)
+		if strings.Contains(RedactURL(tt.in), ":p@") {
+			t.Errorf("RedactURL(%q) shows the password", tt.in)
 		}
 	}
 }

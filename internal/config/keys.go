@@ -60,9 +60,36 @@ var keys = []key{
 	},
 	{
 		name: "log_format", env: "STRATA_LOG_FORMAT",
-		usage: "log `format`: text or json",
+		usage: "log `format`: text, json, or auto (text on a terminal, else json)",
 		ptr:   func(c *Config) any { return &c.LogFormat },
-		check: func(c *Config) string { return checkOneOf(c.LogFormat, "text", "json") },
+		check: func(c *Config) string { return checkOneOf(c.LogFormat, "auto", "text", "json") },
+	},
+	{
+		name: "metrics", env: "STRATA_METRICS",
+		usage: "serve Prometheus metrics at /metrics",
+		ptr:   func(c *Config) any { return &c.Metrics },
+	},
+	{
+		name: "metrics_http", env: "STRATA_METRICS_HTTP",
+		usage: "`host:port` to serve /metrics on, apart from the API (\"\": on the API's address)",
+		ptr:   func(c *Config) any { return &c.MetricsHTTP },
+		check: func(c *Config) string {
+			if c.MetricsHTTP == "" {
+				return ""
+			}
+			return checkHostPort(c.MetricsHTTP)
+		},
+	},
+	{
+		name: "drain_delay", env: "STRATA_DRAIN_DELAY",
+		usage: "at shutdown, how long /readyz fails before the listener closes, so load balancers stop sending traffic first, a `duration`",
+		ptr:   func(c *Config) any { return &c.DrainDelay },
+		check: func(c *Config) string {
+			if c.DrainDelay < 0 {
+				return "is negative"
+			}
+			return ""
+		},
 	},
 	{
 		name: "shutdown_timeout", env: "STRATA_SHUTDOWN_TIMEOUT",
@@ -300,7 +327,7 @@ func format(p any) string {
 func showValue(k key, text string) string {
 	if _, ok := k.ptr(&Config{}).(*string); ok {
 		if k.secretURL {
-			text = redactURL(text)
+			text = RedactURL(text)
 		}
 		return strconv.Quote(text)
 	}
@@ -311,7 +338,7 @@ func showValue(k key, text string) string {
 // an error about a value that did not parse.
 func showRaw(k key, text string) string {
 	if k.secretURL {
-		text = redactURL(text)
+		text = RedactURL(text)
 	}
 	return strconv.Quote(text)
 }
@@ -420,10 +447,10 @@ func urlProblem(err error) string {
 
 var passwordParamRE = regexp.MustCompile(`([?&]password=)[^&#]*`)
 
-// redactURL replaces the password of a URL, in its user info or in a
+// RedactURL replaces the password of a URL, in its user info or in a
 // password query parameter, with "xxxxx". It works on text that does not
 // parse as a URL too, so that an error never shows a password.
-func redactURL(s string) string {
+func RedactURL(s string) string {
 	i := strings.Index(s, "://")
 	if i < 0 {
 		return s

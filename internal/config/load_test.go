@@ -95,6 +95,9 @@ func TestLoadEveryKey(t *testing.T) {
 		DB:                "postgres://app:pw@db:5432/app?sslmode=disable",
 		LogLevel:          "debug",
 		LogFormat:         "json",
+		Metrics:           false,
+		MetricsHTTP:       "127.0.0.1:9100",
+		DrainDelay:        5 * time.Second,
 		ShutdownTimeout:   30 * time.Second,
 		MaxBodyBytes:      1 << 20,
 		IdempotencyTTL:    2 * time.Hour,
@@ -114,6 +117,9 @@ dir = "/var/lib/strata"
 db = "postgres://app:pw@db:5432/app?sslmode=disable"
 log_level = "debug"
 log_format = "json"
+metrics = false
+metrics_http = "127.0.0.1:9100"
+drain_delay = "5s"
 shutdown_timeout = "30s"
 max_body_bytes = 1048576
 idempotency_ttl = "2h"
@@ -131,6 +137,7 @@ mail_from = "noreply@example.com"
 		"STRATA_HTTP=0.0.0.0:9000", "STRATA_DIR=/var/lib/strata",
 		"STRATA_DB_URL=postgres://app:pw@db:5432/app?sslmode=disable",
 		"STRATA_LOG_LEVEL=debug", "STRATA_LOG_FORMAT=json", "STRATA_SHUTDOWN_TIMEOUT=30s",
+		"STRATA_METRICS=false", "STRATA_METRICS_HTTP=127.0.0.1:9100", "STRATA_DRAIN_DELAY=5s",
 		"STRATA_MAX_BODY_BYTES=1048576", "STRATA_IDEMPOTENCY_TTL=2h", "STRATA_TOKEN_TTL=15m",
 		"STRATA_MIGRATIONS_DIR=/etc/strata/migrations", "STRATA_AUTOMIGRATE=false",
 		"STRATA_SQLITE_READERS=8", "STRATA_POSTGRES_MAX_CONNS=50",
@@ -140,6 +147,7 @@ mail_from = "noreply@example.com"
 		"--http", "0.0.0.0:9000", "--dir", "/var/lib/strata",
 		"--db", "postgres://app:pw@db:5432/app?sslmode=disable",
 		"--log-level", "debug", "--log-format", "json", "--shutdown-timeout", "30s",
+		"--metrics=false", "--metrics-http", "127.0.0.1:9100", "--drain-delay", "5s",
 		"--max-body-bytes", "1048576", "--idempotency-ttl", "2h", "--token-ttl", "15m",
 		"--migrations-dir", "/etc/strata/migrations", "--automigrate=false",
 		"--sqlite-readers", "8", "--postgres-max-conns", "50",
@@ -203,7 +211,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "log_level", env: []string{"STRATA_LOG_LEVEL=verbose"},
 			want: `config: log_level "verbose" is not one of debug, info, warn, error (from STRATA_LOG_LEVEL)`},
 		{name: "log_format", env: []string{"STRATA_LOG_FORMAT=xml"},
-			want: `config: log_format "xml" is not one of text, json (from STRATA_LOG_FORMAT)`},
+			want: `config: log_format "xml" is not one of auto, text, json (from STRATA_LOG_FORMAT)`},
 		{name: "shutdown_timeout not a duration", env: []string{"STRATA_SHUTDOWN_TIMEOUT=ten"},
 			want: `config: shutdown_timeout "ten" is not a duration such as 10s, 1m30s or 24h (from STRATA_SHUTDOWN_TIMEOUT)`},
 		{name: "shutdown_timeout zero", env: []string{"STRATA_SHUTDOWN_TIMEOUT=0s"},
@@ -263,11 +271,11 @@ func TestLoadErrors(t *testing.T) {
 
 		// Unknown names and bad syntax.
 		{name: "unknown file key", file: "htpp = \":8090\"\n",
-			want: `config: unknown key "htpp" in FILE (known keys: http, dir, db, log_level, log_format, shutdown_timeout, max_body_bytes, idempotency_ttl, token_ttl, migrations_dir, automigrate, sqlite_readers, postgres_max_conns, password_min_length, password_blocklist, smtp_url, mail_from)`},
+			want: `config: unknown key "htpp" in FILE (known keys: http, dir, db, log_level, log_format, metrics, metrics_http, drain_delay, shutdown_timeout, max_body_bytes, idempotency_ttl, token_ttl, migrations_dir, automigrate, sqlite_readers, postgres_max_conns, password_min_length, password_blocklist, smtp_url, mail_from)`},
 		{name: "unknown file table", file: "[server]\nhttp = \":8090\"\n",
 			want: `config: unknown key "server" in FILE (known keys: `},
 		{name: "unknown env var", env: []string{"STRATA_HTPP=:8090"},
-			want: `config: unknown environment variable STRATA_HTPP (known: STRATA_CONFIG, STRATA_HTTP, STRATA_DIR, STRATA_DB_URL, STRATA_LOG_LEVEL, STRATA_LOG_FORMAT, STRATA_SHUTDOWN_TIMEOUT, STRATA_MAX_BODY_BYTES, STRATA_IDEMPOTENCY_TTL, STRATA_TOKEN_TTL, STRATA_MIGRATIONS_DIR, STRATA_AUTOMIGRATE, STRATA_SQLITE_READERS, STRATA_POSTGRES_MAX_CONNS, STRATA_PASSWORD_MIN_LENGTH, STRATA_PASSWORD_BLOCKLIST, STRATA_SMTP_URL, STRATA_MAIL_FROM)`},
+			want: `config: unknown environment variable STRATA_HTPP (known: STRATA_CONFIG, STRATA_HTTP, STRATA_DIR, STRATA_DB_URL, STRATA_LOG_LEVEL, STRATA_LOG_FORMAT, STRATA_METRICS, STRATA_METRICS_HTTP, STRATA_DRAIN_DELAY, STRATA_SHUTDOWN_TIMEOUT, STRATA_MAX_BODY_BYTES, STRATA_IDEMPOTENCY_TTL, STRATA_TOKEN_TTL, STRATA_MIGRATIONS_DIR, STRATA_AUTOMIGRATE, STRATA_SQLITE_READERS, STRATA_POSTGRES_MAX_CONNS, STRATA_PASSWORD_MIN_LENGTH, STRATA_PASSWORD_BLOCKLIST, STRATA_SMTP_URL, STRATA_MAIL_FROM)`},
 		{name: "env name of the db key is STRATA_DB_URL", env: []string{"STRATA_DB=x.db"},
 			want: `config: unknown environment variable STRATA_DB (known: `},
 		{name: "bad TOML names the line", file: "log_level = \"debug\"\nhttp = 127.0.0.1:8090\n",

@@ -9,21 +9,24 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"runtime/debug"
+	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/strata-dev/strata/internal/apperr"
 	"github.com/strata-dev/strata/internal/auth"
+	"github.com/strata-dev/strata/internal/telemetry"
 )
 
-type ctxKey int
-
-const requestIDKey ctxKey = iota
-
 // RequestID returns the id of the request ctx belongs to.
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
-}
+func RequestID(ctx context.Context) string { return telemetry.RequestID(ctx) }
 
 var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
@@ -52,19 +55,96 @@ func (r *recorder) Write(b []byte) (int, error) {
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
+// Observe says where a request's log line, metrics and span go.
+type Observe struct {
+	Log *slog.Logger
+	// Metrics receives the HTTP metrics; nil exports none.
+	Metrics prometheus.Registerer
+	// Tracer, when set, gives every request a server span, continuing the
+	// trace of a traceparent header.
+	Tracer trace.Tracer
+}
+
+// httpMetrics are the metrics every request updates.
+type httpMetrics struct {
+	inFlight prometheus.Gauge
+	duration *prometheus.HistogramVec
+	size     *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	f := promauto.With(reg)
+	return &httpMetrics{
+		inFlight: f.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_http_requests_in_flight",
+			Help: "Requests being served.",
+		}),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "strata_http_request_duration_seconds",
+			Help:    "Time to serve a request, by method, route template and status class.",
+			Buckets: telemetry.DurationBuckets,
+		}, []string{"method", "route", "status"}),
+		size: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "strata_http_response_size_bytes",
+			Help:    "Size of response bodies, by method and route template.",
+			Buckets: prometheus.ExponentialBuckets(64, 4, 10), // 64 B to 16 MiB
+		}, []string{"method", "route"}),
+	}
+}
+
+// methodLabel keeps the method label to a known set.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "OTHER"
+}
+
+var statusClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
+
+func statusClass(code int) string {
+	if code < 100 || code > 599 {
+		return "5xx"
+	}
+	return statusClasses[code/100-1]
+}
+
+// unmatched is the route label of requests no route took.
+const unmatched = "unmatched"
+
 // Middleware wraps every request: it gives it an id (X-Request-Id, taken
-// from the client when well formed), sets security headers, turns panics
-// into 500 problems and logs one line per request.
-func Middleware(log *slog.Logger, next http.Handler) http.Handler {
+// from the client when well formed), continues the caller's trace, sets
+// security headers, turns panics into 500 problems, and at the end writes
+// one access-log line and the request's metrics, labelled by route
+// template.
+func Middleware(o Observe, next http.Handler) http.Handler {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := newHTTPMetrics(o.Metrics)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		m.inFlight.Inc()
+		defer m.inFlight.Dec()
 		id := r.Header.Get("X-Request-Id")
 		if !requestIDRE.MatchString(id) {
 			var b [12]byte
 			rand.Read(b[:])
 			id = hex.EncodeToString(b[:])
 		}
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		info := &telemetry.Request{ID: id}
+		ctx := telemetry.WithRequest(r.Context(), info)
+		if r.Header.Get("Traceparent") != "" {
+			ctx = telemetry.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+		}
+		var span trace.Span
+		if o.Tracer != nil {
+			ctx, span = o.Tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
+				trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.URLPath(r.URL.Path)))
+		}
 		ip, _, err := net.SplitHostPort(r.RemoteAddr)
 		if err != nil {
 			ip = r.RemoteAddr
@@ -83,18 +163,38 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 					panic(v)
 				}
 				err := fmt.Errorf("panic: %v", v)
-				log.ErrorContext(ctx, "handler panicked", "request_id", id, "err", err)
+				log.ErrorContext(ctx, "handler panicked", "err", err, "stack", string(debug.Stack()))
 				if rec.status == 0 {
 					WriteProblem(rec, ProblemFor(err))
 				}
 			}
+			if rec.status == 0 {
+				rec.status = http.StatusOK
+			}
+			elapsed := time.Since(start)
+			route := info.Route
+			if route == "" {
+				route = unmatched
+			}
+			method := methodLabel(r.Method)
+			m.duration.WithLabelValues(method, route, statusClass(rec.status)).Observe(elapsed.Seconds())
+			m.size.WithLabelValues(method, route).Observe(float64(rec.size))
+			if span != nil {
+				span.SetName(r.Method + " " + route)
+				span.SetAttributes(semconv.HTTPRoute(route), semconv.HTTPResponseStatusCode(rec.status))
+				if rec.status >= 500 {
+					span.SetStatus(codes.Error, "")
+				}
+				span.End()
+			}
 			log.LogAttrs(ctx, slog.LevelInfo, "request",
-				slog.String("request_id", id),
 				slog.String("method", r.Method),
+				slog.String("route", route),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", rec.status),
 				slog.Int64("bytes", rec.size),
-				slog.Duration("duration", time.Since(start)),
+				slog.Duration("duration", elapsed),
+				slog.String("user_id", info.User),
 			)
 		}()
 		next.ServeHTTP(rec, r)
@@ -140,5 +240,10 @@ func (p *problemWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }
 func Problems(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(&problemWriter{ResponseWriter: w, r: r}, r)
+		// The mux has set r.Pattern, e.g. "GET /api/v1/collections/{name}".
+		if info := telemetry.RequestFrom(r.Context()); info != nil && r.Pattern != "" {
+			_, path, _ := strings.Cut(r.Pattern, " ")
+			info.Route = path
+		}
 	})
 }

@@ -23,6 +23,9 @@ type Problem struct {
 	Detail   string              `json:"detail,omitempty"`
 	Instance string              `json:"instance,omitempty"`
 	Errors   []schema.FieldError `json:"errors,omitempty"`
+	// Components, on a failed readiness check, is the state of each
+	// component.
+	Components any `json:"components,omitempty"`
 }
 
 type kindInfo struct {

@@ -2,13 +2,15 @@
 package rest
 
 import (
-	"context"
-	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/strata-dev/strata/internal/apperr"
 	"github.com/strata-dev/strata/internal/auth"
@@ -17,6 +19,7 @@ import (
 	"github.com/strata-dev/strata/internal/query"
 	"github.com/strata-dev/strata/internal/records"
 	"github.com/strata-dev/strata/internal/store"
+	"github.com/strata-dev/strata/internal/telemetry"
 )
 
 // Options configures the API.
@@ -28,10 +31,16 @@ type Options struct {
 	Logger       *slog.Logger
 	MaxBodyBytes int64
 	TokenTTL     time.Duration
-	// Ready reports whether the node may take traffic (database reachable,
-	// migrations applied).
-	Ready func(ctx context.Context) error
-	Now   func() time.Time
+	// Health reports whether the node may take traffic (database reachable,
+	// migrations applied, not draining); nil means always ready.
+	Health *telemetry.Health
+	// Metrics receives the HTTP metrics; nil exports none.
+	Metrics prometheus.Registerer
+	// MetricsHandler, when set, is served at GET /metrics.
+	MetricsHandler http.Handler
+	// Tracer, when set, traces every request.
+	Tracer trace.Tracer
+	Now    func() time.Time
 }
 
 // API is the REST API's handler.
@@ -43,7 +52,7 @@ type API struct {
 	log      *slog.Logger
 	maxBody  int64
 	tokenTTL time.Duration
-	ready    func(ctx context.Context) error
+	health   *telemetry.Health
 	now      func() time.Time
 	// dummyHash is checked against when an email is unknown, so that a
 	// login takes as long whether or not the account exists. It is made on
@@ -70,10 +79,17 @@ func New(o Options) http.Handler {
 		return h
 	})
 	a := &API{recs: o.Records, db: o.DB, signer: o.Signer, ident: o.Identity, log: o.Logger, maxBody: o.MaxBodyBytes,
-		tokenTTL: o.TokenTTL, ready: o.Ready, now: o.Now, dummyHash: dummy}
+		tokenTTL: o.TokenTTL, health: o.Health, now: o.Now, dummyHash: dummy}
+	if a.health == nil {
+		a.health = telemetry.NewHealth(0)
+	}
 	mux := http.NewServeMux()
 	a.routes(mux)
-	return httpx.Middleware(o.Logger, a.authenticate(httpx.Problems(mux)))
+	if o.MetricsHandler != nil {
+		mux.Handle("GET /metrics", o.MetricsHandler)
+	}
+	return httpx.Middleware(httpx.Observe{Log: o.Logger, Metrics: o.Metrics, Tracer: o.Tracer},
+		a.authenticate(httpx.Problems(mux)))
 }
 
 func (a *API) routes(mux *http.ServeMux) {
@@ -149,6 +165,7 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 				httpx.Error(w, r, a.log, err)
 				return
 			}
+			telemetry.SetUser(r.Context(), p.ID)
 			next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
 			return
 		}
@@ -181,6 +198,7 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 				return
 			}
 		}
+		telemetry.SetUser(r.Context(), p.ID)
 		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
 	})
 }
@@ -253,32 +271,34 @@ func (a *API) caller(r *http.Request) (*records.Caller, error) {
 }
 
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
-	httpx.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	status := "ok"
+	if a.health.Draining() {
+		status = "draining"
+	}
+	httpx.JSON(w, http.StatusOK, map[string]string{"status": status})
 }
 
+// readyz reports every component; it answers 503 while any is down or the
+// node drains, so load balancers send traffic elsewhere.
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if a.ready != nil {
-		if err := a.ready(ctx); err != nil {
-			a.log.WarnContext(ctx, "not ready", "err", err)
-			p := httpx.ProblemFor(apperr.Wrap(apperr.Unavailable, err, "not ready: "+readyReason(err)))
-			httpx.WriteProblem(w, p)
-			return
+	rep := a.health.Check(r.Context())
+	if rep.Ready() {
+		httpx.JSON(w, http.StatusOK, rep)
+		return
+	}
+	reason := "draining: the node is shutting down"
+	if rep.Status != "draining" {
+		var down []string
+		for name, c := range rep.Components {
+			if c.Status != "up" {
+				down = append(down, name+" "+c.Error)
+			}
 		}
+		slices.Sort(down)
+		reason = strings.Join(down, "; ")
+		a.log.WarnContext(r.Context(), "not ready", "components", reason)
 	}
-	httpx.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-// NotReady is an error readiness checks return with a reason safe to show.
-type NotReady struct{ Reason string }
-
-func (e NotReady) Error() string { return e.Reason }
-
-func readyReason(err error) string {
-	var nr NotReady
-	if errors.As(err, &nr) {
-		return nr.Reason
-	}
-	return "the database does not answer"
+	p := httpx.ProblemFor(apperr.New(apperr.Unavailable, "not ready: %s", reason))
+	p.Components = rep.Components
+	httpx.WriteProblem(w, p)
 }

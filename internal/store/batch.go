@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Group commit for SQLite. SQLite has one writer at a time, and every
@@ -36,7 +39,9 @@ type batcher struct {
 	queue  chan *writeReq
 	done   chan struct{}
 	// observe, when set, is told the size of every batch (for tests).
-	observe func(n int)
+	observe   func(n int)
+	obs       *observer
+	batchSize prometheus.Observer // nil when not exported
 }
 
 func newBatcher(db *sql.DB) *batcher {
@@ -96,6 +101,9 @@ func (b *batcher) loop() {
 		if b.observe != nil {
 			b.observe(len(batch))
 		}
+		if b.batchSize != nil {
+			b.batchSize.Observe(float64(len(batch)))
+		}
 		b.commit(batch)
 	}
 }
@@ -126,7 +134,7 @@ func (b *batcher) commit(batch []*writeReq) {
 			fail(fmt.Errorf("store: savepoint: %w", err))
 			return
 		}
-		tx := &Tx{Tx: sqlTx, Dialect: sqliteDialect, batched: true}
+		tx := &Tx{Tx: sqlTx, Dialect: sqliteDialect, batched: true, obs: b.obs}
 		errs[i] = run(r.fn, tx)
 		if errs[i] != nil {
 			_, err = sqlTx.ExecContext(ctx, "ROLLBACK TO "+sp)
@@ -141,7 +149,10 @@ func (b *batcher) commit(batch []*writeReq) {
 		}
 		txs[i] = tx
 	}
-	if err := sqlTx.Commit(); err != nil {
+	start := time.Now()
+	err = sqlTx.Commit()
+	b.obs.duration[opCommit].Observe(time.Since(start).Seconds())
+	if err != nil {
 		fail(classifySQLite(fmt.Errorf("store: commit: %w", err)))
 		return
 	}

@@ -124,7 +124,7 @@ type Superuser struct {
 // FindSuperuser returns the superuser with the given email, or ErrNotFound.
 func (db *DB) FindSuperuser(ctx context.Context, email string) (*Superuser, error) {
 	a := args(db.dialect)
-	row := db.reader.QueryRowContext(ctx, "SELECT id, email, password_hash, created, updated FROM _superusers WHERE email = "+a.Add(email), a.Values...)
+	row := db.readQ.QueryRowContext(ctx, "SELECT id, email, password_hash, created, updated FROM _superusers WHERE email = "+a.Add(email), a.Values...)
 	var u Superuser
 	var created, updated string
 	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &created, &updated); err != nil {
@@ -154,6 +154,6 @@ func PutSuperuser(ctx context.Context, tx *Tx, u *Superuser) error {
 // CountSuperusers returns how many superusers exist.
 func (db *DB) CountSuperusers(ctx context.Context) (int, error) {
 	var n int
-	err := db.reader.QueryRowContext(ctx, "SELECT COUNT(*) FROM _superusers").Scan(&n)
+	err := db.readQ.QueryRowContext(ctx, "SELECT COUNT(*) FROM _superusers").Scan(&n)
 	return n, err
 }

@@ -10,6 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/strata-dev/strata/internal/sqldb"
 )
@@ -48,6 +52,10 @@ type Params struct {
 	// MaxConns caps the PostgreSQL pool; 0 keeps pgxpool's default.
 	MaxConns int
 	Logger   *slog.Logger
+	// Metrics receives the store's metrics; nil exports none.
+	Metrics prometheus.Registerer
+	// Tracer, when set, traces statements run inside a recorded span.
+	Tracer trace.Tracer
 }
 
 // Querier runs statements: a *sql.DB for reads, a *sql.Tx inside Write.
@@ -65,6 +73,8 @@ type DB struct {
 	batch   *batcher // SQLite: group commit on the writer
 	closers []func()
 	log     *slog.Logger
+	obs     *observer
+	readQ   Querier // reader, observed
 }
 
 // Open connects to the engine p names and creates the system tables.
@@ -86,6 +96,12 @@ func Open(ctx context.Context, p Params) (*DB, error) {
 		return nil, err
 	}
 	db.log = p.Logger
+	db.obs = newObserver(db.dialect, p.Metrics, p.Tracer)
+	db.readQ = observed{db.reader, db.obs}
+	if db.batch != nil {
+		db.batch.obs = db.obs
+	}
+	db.registerPoolMetrics(p.Metrics)
 	if err := db.createSystemTables(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: create system tables: %w", err)
@@ -98,7 +114,7 @@ func (db *DB) Dialect() sqldb.Dialect { return db.dialect }
 
 // Reader returns the handle for reads that need not see the caller's own
 // uncommitted writes.
-func (db *DB) Reader() Querier { return db.reader }
+func (db *DB) Reader() Querier { return db.readQ }
 
 // Tx is a write transaction. Everything a write changes (the record, and the
 // rows that later travel with it, such as outbox entries and audit records)
@@ -111,6 +127,7 @@ type Tx struct {
 	// caller's cancellation must not interrupt a statement (SQLite would
 	// roll back the whole transaction).
 	batched bool
+	obs     *observer
 }
 
 const sqliteDialect = sqldb.SQLite
@@ -124,17 +141,17 @@ func (tx *Tx) ctx(ctx context.Context) context.Context {
 
 // ExecContext runs a statement in the transaction.
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return tx.Tx.ExecContext(tx.ctx(ctx), query, args...)
+	return observed{tx.Tx, tx.obs}.ExecContext(tx.ctx(ctx), query, args...)
 }
 
 // QueryContext runs a query in the transaction.
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return tx.Tx.QueryContext(tx.ctx(ctx), query, args...)
+	return observed{tx.Tx, tx.obs}.QueryContext(tx.ctx(ctx), query, args...)
 }
 
 // QueryRowContext runs a query for one row in the transaction.
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return tx.Tx.QueryRowContext(tx.ctx(ctx), query, args...)
+	return observed{tx.Tx, tx.obs}.QueryRowContext(tx.ctx(ctx), query, args...)
 }
 
 // AfterCommit registers f to run once the transaction has committed.
@@ -151,12 +168,15 @@ func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	tx := &Tx{Tx: sqlTx, Dialect: db.dialect}
+	tx := &Tx{Tx: sqlTx, Dialect: db.dialect, obs: db.obs}
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}
-	if err := sqlTx.Commit(); err != nil {
+	start := time.Now()
+	err = sqlTx.Commit()
+	db.obs.duration[opCommit].Observe(time.Since(start).Seconds())
+	if err != nil {
 		return db.classify(fmt.Errorf("store: commit: %w", err))
 	}
 	for _, f := range tx.after {

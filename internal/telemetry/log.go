@@ -1,0 +1,138 @@
+package telemetry
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/term"
+)
+
+// NewLogger returns a logger writing to w at level ("debug", "info", "warn"
+// or "error") in format: "json", "text", or "auto" for text when w is a
+// terminal and JSON otherwise. Every line logged with a request's context
+// carries request_id and, when the request is traced or came with a
+// traceparent, trace_id. Secrets are redacted (see Redact).
+func NewLogger(level, format string, w io.Writer) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: redactAttr}
+	if format == "auto" {
+		format = "json"
+		if IsTerminal(w) {
+			format = "text"
+		}
+	}
+	var h slog.Handler
+	if format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	} else {
+		h = slog.NewTextHandler(w, opts)
+	}
+	return slog.New(contextHandler{h})
+}
+
+// IsTerminal reports whether w is a terminal.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// contextHandler adds the request and trace ids found in a record's context.
+type contextHandler struct{ slog.Handler }
+
+func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
+	if ctx != nil {
+		if req := RequestFrom(ctx); req != nil {
+			r.AddAttrs(slog.String("request_id", req.ID))
+		}
+		if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+			r.AddAttrs(slog.String("trace_id", sc.TraceID().String()))
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h contextHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return contextHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h contextHandler) WithGroup(name string) slog.Handler {
+	return contextHandler{h.Handler.WithGroup(name)}
+}
+
+// Redacted replaces a secret in the logs.
+const Redacted = "[REDACTED]"
+
+// secretKeys are parts of attribute names whose values are never logged.
+var secretKeys = []string{"password", "passwd", "secret", "token", "authorization", "cookie", "api_key", "apikey", "private_key", "otp"}
+
+// secretValues match secrets inside any logged string: bearer credentials,
+// API keys (sk_<id>_<secret>), JWTs, and URL passwords.
+var secretValues = []struct {
+	re   *regexp.Regexp
+	repl string
+}{
+	{regexp.MustCompile(`(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+`), "$1 " + Redacted},
+	{regexp.MustCompile(`\bsk_[A-Za-z0-9]+_[A-Za-z0-9_-]+`), Redacted},
+	{regexp.MustCompile(`\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`), Redacted},
+	{regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]+@`), "${1}" + Redacted + "@"},
+}
+
+// Redact returns s with every secret it recognises replaced.
+func Redact(s string) string {
+	if !mayHoldSecret(s) {
+		return s
+	}
+	for _, sv := range secretValues {
+		s = sv.re.ReplaceAllString(s, sv.repl)
+	}
+	return s
+}
+
+// mayHoldSecret is a cheap test that lets most strings skip the regexps.
+func mayHoldSecret(s string) bool {
+	return strings.Contains(s, "sk_") || strings.Contains(s, "eyJ") || strings.Contains(s, "@") ||
+		strings.Contains(s, "earer") || strings.Contains(s, "EARER") || strings.Contains(s, "asic") || strings.Contains(s, "ASIC")
+}
+
+func secretKey(k string) bool {
+	k = strings.ToLower(k)
+	for _, s := range secretKeys {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// redactAttr hides the values of secret-named attributes and the secrets
+// inside any other string or error.
+func redactAttr(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindGroup {
+		return a
+	}
+	if secretKey(a.Key) {
+		return slog.String(a.Key, Redacted)
+	}
+	switch a.Value.Kind() {
+	case slog.KindString:
+		if s := a.Value.String(); mayHoldSecret(s) {
+			return slog.String(a.Key, Redact(s))
+		}
+	case slog.KindAny:
+		switch v := a.Value.Any().(type) {
+		case error:
+			return slog.String(a.Key, Redact(v.Error()))
+		case interface{ String() string }:
+			return slog.String(a.Key, Redact(v.String()))
+		case []byte:
+			return slog.String(a.Key, Redact(string(v)))
+		}
+	}
+	return a
+}
