@@ -135,6 +135,12 @@ func (a *App) build(ctx context.Context) error {
 	a.ident = ident
 	a.health.Add("database", a.db.Ping)
 	a.health.Add("migrations", a.migrationsApplied)
+	a.metrics.MustRegister(a.health)
+	sqliteFile := ""
+	if a.cfg.Engine() == "sqlite" {
+		sqliteFile = a.cfg.SQLitePath()
+	}
+	telemetry.RegisterDisk(a.metrics, a.cfg.Dir, sqliteFile)
 	var metricsHandler http.Handler
 	if a.cfg.Metrics && a.cfg.MetricsHTTP == "" {
 		metricsHandler = telemetry.MetricsHandler(a.metrics, a.log)

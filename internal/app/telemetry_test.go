@@ -376,6 +376,28 @@ func TestMetrics(t *testing.T) {
 			if engine == "sqlite" && (fams["strata_db_write_queue_length"] == nil || count("strata_db_write_batch_size", nil) == 0) {
 				t.Error("SQLite group-commit metrics are missing")
 			}
+			gauge := func(fam, label, value string) float64 {
+				f := fams[fam]
+				if f == nil {
+					t.Fatalf("metric %s is missing", fam)
+				}
+				for _, m := range f.Metric {
+					if label == "" || labelValue(m, label) == value {
+						return m.GetGauge().GetValue()
+					}
+				}
+				t.Fatalf("metric %s has no %s=%q", fam, label, value)
+				return 0
+			}
+			if gauge("strata_component_up", "component", "database") != 1 || gauge("strata_component_up", "component", "migrations") != 1 {
+				t.Error("components not reported up")
+			}
+			if gauge("strata_draining", "", "") != 0 || gauge("strata_data_disk_free_bytes", "", "") <= 0 {
+				t.Error("draining or disk space wrong")
+			}
+			if engine == "sqlite" && gauge("strata_sqlite_file_size_bytes", "", "") <= 0 {
+				t.Error("SQLite file size not reported")
+			}
 			problems, err := promlint.New(strings.NewReader(body)).Lint()
 			if err != nil {
 				t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Health runs the readiness checks of a node's components (database,
@@ -113,4 +115,35 @@ func safeReason(err error) string {
 		return "did not answer in time"
 	}
 	return "does not answer"
+}
+
+var (
+	componentUpDesc = prometheus.NewDesc("strata_component_up",
+		"Whether a component answers its readiness check (1) or not (0), checked at each scrape.", []string{"component"}, nil)
+	drainingDesc = prometheus.NewDesc("strata_draining",
+		"Whether the node is shutting down and refuses new traffic (1) or not (0).", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (h *Health) Describe(ch chan<- *prometheus.Desc) {
+	ch <- componentUpDesc
+	ch <- drainingDesc
+}
+
+// Collect implements prometheus.Collector: it runs the checks, so a scrape
+// sees the state of each component at that moment.
+func (h *Health) Collect(ch chan<- prometheus.Metric) {
+	rep := h.Check(context.Background())
+	for name, c := range rep.Components {
+		v := 0.0
+		if c.Status == "up" {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(componentUpDesc, prometheus.GaugeValue, v, name)
+	}
+	d := 0.0
+	if h.Draining() {
+		d = 1
+	}
+	ch <- prometheus.MustNewConstMetric(drainingDesc, prometheus.GaugeValue, d)
 }
