@@ -34,9 +34,11 @@ type App struct {
 	ident   *identity.Service
 	handler http.Handler
 	metrics *prometheus.Registry
-	tracing *telemetry.Tracing
-	health  *telemetry.Health
-	banner  io.Writer
+	// registerer is metrics, or nil when metrics are off.
+	registerer prometheus.Registerer
+	tracing    *telemetry.Tracing
+	health     *telemetry.Health
+	banner     io.Writer
 }
 
 // NewLogger builds the logger the configuration asks for.
@@ -75,16 +77,21 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opti
 		}
 	}
 	reg := telemetry.NewRegistry()
+	// With metrics off, components get no registerer and skip measuring.
+	var metrics prometheus.Registerer
+	if cfg.Metrics {
+		metrics = reg
+	}
 	db, err := store.Open(ctx, store.Params{
 		Engine: cfg.Engine(), Path: cfg.SQLitePath(), URL: cfg.DB,
 		Readers: cfg.SQLiteReaders, MaxConns: cfg.PostgresMaxConns, Logger: log,
-		Metrics: reg, Tracer: tracing.Tracer("strata/store"),
+		Metrics: metrics, Tracer: tracing.Tracer("strata/store"),
 	})
 	if err != nil {
 		_ = tracing.Shutdown(ctx)
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, db: db, metrics: reg, tracing: tracing,
+	a := &App{cfg: cfg, log: log, db: db, metrics: reg, registerer: metrics, tracing: tracing,
 		health: telemetry.NewHealth(2 * time.Second), banner: o.Banner}
 	if err := a.build(ctx); err != nil {
 		db.Close()
@@ -148,7 +155,7 @@ func (a *App) build(ctx context.Context) error {
 	a.handler = rest.New(rest.Options{
 		Records: recs, DB: a.db, Signer: signer, Identity: ident, Logger: a.log,
 		MaxBodyBytes: a.cfg.MaxBodyBytes, TokenTTL: a.cfg.TokenTTL, Health: a.health,
-		Metrics: a.metrics, MetricsHandler: metricsHandler, Tracer: a.tracing.Tracer("strata/http"),
+		Metrics: a.registerer, MetricsHandler: metricsHandler, Tracer: a.tracing.Tracer("strata/http"),
 	})
 	return nil
 }

@@ -124,11 +124,16 @@ func Middleware(o Observe, next http.Handler) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := newHTTPMetrics(o.Metrics)
+	var m *httpMetrics
+	if o.Metrics != nil {
+		m = newHTTPMetrics(o.Metrics)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		m.inFlight.Inc()
-		defer m.inFlight.Dec()
+		if m != nil {
+			m.inFlight.Inc()
+			defer m.inFlight.Dec()
+		}
 		id := r.Header.Get("X-Request-Id")
 		if !requestIDRE.MatchString(id) {
 			var b [12]byte
@@ -176,9 +181,11 @@ func Middleware(o Observe, next http.Handler) http.Handler {
 			if route == "" {
 				route = unmatched
 			}
-			method := methodLabel(r.Method)
-			m.duration.WithLabelValues(method, route, statusClass(rec.status)).Observe(elapsed.Seconds())
-			m.size.WithLabelValues(method, route).Observe(float64(rec.size))
+			if m != nil {
+				method := methodLabel(r.Method)
+				m.duration.WithLabelValues(method, route, statusClass(rec.status)).Observe(elapsed.Seconds())
+				m.size.WithLabelValues(method, route).Observe(float64(rec.size))
+			}
 			if span != nil {
 				span.SetName(r.Method + " " + route)
 				span.SetAttributes(semconv.HTTPRoute(route), semconv.HTTPResponseStatusCode(rec.status))

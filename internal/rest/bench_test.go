@@ -11,19 +11,60 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/strata-dev/strata/internal/auth"
 	"github.com/strata-dev/strata/internal/identity"
 	"github.com/strata-dev/strata/internal/records"
 	"github.com/strata-dev/strata/internal/rest"
 	"github.com/strata-dev/strata/internal/schema"
+	"github.com/strata-dev/strata/internal/store"
 	"github.com/strata-dev/strata/internal/storetest"
 )
 
 // BenchmarkHTTP measures whole requests through the handler (no network):
 // what the API adds on top of the records service.
 func BenchmarkHTTP(b *testing.B) {
+	o, id, tok := benchAPI(b, nil, nil)
+	h := rest.New(o)
+	b.Run("view", benchGet(h, tok, "/api/v1/collections/posts/records/"+id))
+	b.Run("list", benchGet(h, tok, "/api/v1/collections/posts/records?limit=50&sort=-views&filter="+url.QueryEscape("published = true && views >= 500")))
+}
+
+// BenchmarkTelemetry is the cost of metrics and tracing on a view: the
+// same request with neither, with metrics, and with metrics and every
+// request traced (spans go to an exporter that drops them).
+func BenchmarkTelemetry(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	b.Cleanup(func() { tp.Shutdown(context.Background()) })
+	for _, c := range []struct {
+		name    string
+		metrics bool
+		tracer  trace.Tracer
+	}{{"off", false, nil}, {"metrics", true, nil}, {"metrics+tracing", true, tp.Tracer("bench")}} {
+		var reg prometheus.Registerer
+		if c.metrics {
+			reg = prometheus.NewRegistry()
+		}
+		o, id, tok := benchAPI(b, reg, c.tracer)
+		b.Run(c.name, benchGet(rest.New(o), tok, "/api/v1/collections/posts/records/"+id))
+	}
+}
+
+// benchAPI returns the options of an API over 5,000 posts, the id of one
+// and a superuser token.
+func benchAPI(b *testing.B, reg prometheus.Registerer, tracer trace.Tracer) (rest.Options, string, string) {
 	ctx := context.Background()
-	db := storetest.Open(b, "sqlite")
+	p := storetest.Params(b, "sqlite")
+	p.Metrics, p.Tracer = reg, tracer
+	db, err := store.Open(ctx, p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
 	signer, err := auth.LoadSigner(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
@@ -33,7 +74,8 @@ func BenchmarkHTTP(b *testing.B) {
 		b.Fatal(err)
 	}
 	ident := identity.New(identity.Options{DB: db, Records: recs, Signer: signer})
-	h := rest.New(rest.Options{Records: recs, DB: db, Signer: signer, Identity: ident, Logger: slog.New(slog.DiscardHandler)})
+	o := rest.Options{Records: recs, DB: db, Signer: signer, Identity: ident, Logger: slog.New(slog.DiscardHandler),
+		Metrics: reg, Tracer: tracer}
 	f64 := func(v float64) *float64 { return &v }
 	if _, err := recs.CreateCollection(ctx, &schema.Collection{Name: "posts", Fields: []*schema.Field{
 		{Name: "title", Type: schema.Text, Required: true, Max: f64(200)},
@@ -53,23 +95,23 @@ func BenchmarkHTTP(b *testing.B) {
 		id = c.Record.ID
 	}
 	tok, _ := signer.Issue(auth.Principal{ID: "su", Role: auth.RoleSuperuser}, time.Hour, time.Now())
-	get := func(path string) func(b *testing.B) {
-		return func(b *testing.B) {
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					req := httptest.NewRequest("GET", path, nil)
-					req.Header.Set("Authorization", "Bearer "+tok)
-					w := httptest.NewRecorder()
-					h.ServeHTTP(w, req)
-					if w.Code != http.StatusOK {
-						b.Errorf("%s: %d %s", path, w.Code, w.Body)
-						return
-					}
+	return o, id, tok
+}
+
+func benchGet(h http.Handler, tok, path string) func(b *testing.B) {
+	return func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				req := httptest.NewRequest("GET", path, nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					b.Errorf("%s: %d %s", path, w.Code, w.Body)
+					return
 				}
-			})
-		}
+			}
+		})
 	}
-	b.Run("view", get("/api/v1/collections/posts/records/"+id))
-	b.Run("list", get("/api/v1/collections/posts/records?limit=50&sort=-views&filter="+url.QueryEscape("published = true && views >= 500")))
 }

@@ -86,17 +86,28 @@ func newObserver(d sqldb.Dialect, reg prometheus.Registerer, tracer trace.Tracer
 	if d == sqldb.Postgres {
 		engine, system = "postgres", semconv.DBSystemNamePostgreSQL
 	}
+	o := &observer{system: trace.WithAttributes(system), tracer: tracer}
+	if reg == nil {
+		for i := range o.duration {
+			o.duration[i] = discard{}
+		}
+		return o
+	}
 	h := promauto.With(reg).NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "strata_db_query_duration_seconds",
 		Help:    "Time SQL statements take until the database answers, by engine and operation.",
 		Buckets: telemetry.QueryBuckets,
 	}, []string{"engine", "operation"})
-	o := &observer{system: trace.WithAttributes(system), tracer: tracer}
 	for i := range o.duration {
 		o.duration[i] = h.WithLabelValues(engine, opNames[i])
 	}
 	return o
 }
+
+// discard is the observer of statements when metrics are off.
+type discard struct{}
+
+func (discard) Observe(float64) {}
 
 // start begins timing a statement; its span, if any, rides in the returned
 // context. Call finish with what start returned.
