@@ -55,6 +55,8 @@ func commands() []command {
 		{"superuser", "create a superuser or set its password", superuser},
 		{"config", "check the configuration and print it", configCmd},
 		{"keys", "rotate the keys that sign access tokens", keys},
+		{"backup", "write a consistent backup of the data, keys and migrations", backupCmd},
+		{"restore", "restore a backup into an empty data directory", restoreCmd},
 		{"version", "print the version", version},
 	}
 }
