@@ -10,14 +10,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-dev/strata/internal/auth"
+	natsbroker "github.com/strata-dev/strata/internal/broker/nats"
 	"github.com/strata-dev/strata/internal/config"
 	"github.com/strata-dev/strata/internal/identity"
+	"github.com/strata-dev/strata/internal/outbox"
 	"github.com/strata-dev/strata/internal/records"
 	"github.com/strata-dev/strata/internal/rest"
 	"github.com/strata-dev/strata/internal/store"
@@ -39,6 +43,9 @@ type App struct {
 	tracing    *telemetry.Tracing
 	health     *telemetry.Health
 	banner     io.Writer
+	// broker and relay run while Serve does.
+	broker *natsbroker.Broker
+	relay  atomic.Pointer[outbox.Relay]
 }
 
 // NewLogger builds the logger the configuration asks for.
@@ -106,7 +113,14 @@ func (a *App) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	recs, err := records.New(ctx, records.Options{
+	// Events are written from the start (a migration or a CLI write has
+	// them too); the relay that publishes them runs with Serve.
+	events := &outbox.Writer{Notify: func() {
+		if r := a.relay.Load(); r != nil {
+			r.Notify()
+		}
+	}}
+	recs, err := records.New(ctx, records.Options{Events: events,
 		DB: a.db, Secret: signer.Secret("cursor"), MigrationsDir: a.cfg.MigrationsPath(),
 		IdempotencyTTL: a.cfg.IdempotencyTTL, Logger: a.log,
 	})
@@ -221,6 +235,14 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if !a.cfg.Metrics {
 		metricsURL = ""
 	}
+	stopEvents, err := a.startEvents(ctx)
+	if err != nil {
+		for _, l := range listeners {
+			l.Close()
+		}
+		return err
+	}
+	defer stopEvents()
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
 	go a.pruneLoop(bg)
@@ -258,6 +280,35 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// startEvents starts the broker (the embedded NATS server, or a connection
+// to the configured cluster) and the outbox relay; stop ends both.
+func (a *App) startEvents(ctx context.Context) (stop func(), err error) {
+	bc := natsbroker.Config{URL: a.cfg.NATSURL, MaxAge: a.cfg.EventRetention, Logger: a.log}
+	if a.cfg.NATSURL == "" {
+		bc.Dir, bc.Listen = filepath.Join(a.cfg.Dir, "nats"), a.cfg.NATSListen
+	}
+	b, err := natsbroker.New(ctx, bc)
+	if err != nil {
+		return nil, fmt.Errorf("start the broker: %w", err)
+	}
+	a.broker = b
+	a.health.Add("broker", b.Ping)
+	relay := outbox.NewRelay(outbox.RelayConfig{DB: a.db, Publisher: b, Logger: a.log, Metrics: a.registerer,
+		Retention: a.cfg.EventRetention})
+	a.relay.Store(relay)
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { relay.Run(rctx); close(done) }()
+	return func() {
+		cancel()
+		<-done
+		a.relay.Store(nil)
+		if err := b.Close(); err != nil {
+			a.log.Warn("close the broker", "err", err)
+		}
+	}, nil
 }
 
 func (a *App) server(ctx context.Context, h http.Handler) *http.Server {

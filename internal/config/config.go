@@ -22,6 +22,9 @@ type Config struct {
 	Metrics           bool          // serve /metrics
 	MetricsHTTP       string        // separate address for /metrics; "" means HTTP
 	DrainDelay        time.Duration // readiness fails this long before the listener closes
+	NATSURL           string        // external NATS servers; "" runs the embedded one
+	NATSListen        string        // address where the embedded NATS server accepts clients
+	EventRetention    time.Duration // how long events are kept for replay
 	ShutdownTimeout   time.Duration // grace period for in-flight work at shutdown
 	MaxBodyBytes      int64         // largest request body accepted
 	IdempotencyTTL    time.Duration // how long idempotency keys are remembered
@@ -57,6 +60,7 @@ func Default() Config {
 		LogLevel:          "info",
 		LogFormat:         "auto",
 		Metrics:           true,
+		EventRetention:    24 * time.Hour,
 		ShutdownTimeout:   10 * time.Second,
 		MaxBodyBytes:      10 << 20,
 		IdempotencyTTL:    24 * time.Hour,

@@ -92,6 +92,33 @@ var keys = []key{
 		},
 	},
 	{
+		name: "nats_url", env: "STRATA_NATS_URL",
+		usage:     "NATS servers with JetStream, comma-separated `URLs` (\"\": run an embedded NATS server in the data directory)",
+		ptr:       func(c *Config) any { return &c.NATSURL },
+		check:     func(c *Config) string { return checkNATS(c.NATSURL) },
+		secretURL: true,
+	},
+	{
+		name: "nats_listen", env: "STRATA_NATS_LISTEN",
+		usage: "`host:port` where the embedded NATS server also accepts clients (\"\": this process only)",
+		ptr:   func(c *Config) any { return &c.NATSListen },
+		check: func(c *Config) string {
+			if c.NATSListen == "" {
+				return ""
+			}
+			if c.NATSURL != "" {
+				return "applies only to the embedded server; nats_url is set"
+			}
+			return checkHostPort(c.NATSListen)
+		},
+	},
+	{
+		name: "event_retention", env: "STRATA_EVENT_RETENTION",
+		usage: "how long events stay in the broker for replay, and published ones in the outbox, a `duration`",
+		ptr:   func(c *Config) any { return &c.EventRetention },
+		check: func(c *Config) string { return checkPositiveDuration(c.EventRetention) },
+	},
+	{
 		name: "shutdown_timeout", env: "STRATA_SHUTDOWN_TIMEOUT",
 		usage: "how long shutdown waits for in-flight work, a `duration`",
 		ptr:   func(c *Config) any { return &c.ShutdownTimeout },
@@ -180,6 +207,23 @@ var keys = []key{
 			return ""
 		},
 	},
+}
+
+func checkNATS(s string) string {
+	if s == "" {
+		return ""
+	}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if !strings.Contains(part, "://") {
+			part = "nats://" + part
+		}
+		u, err := url.Parse(part)
+		if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Hostname() == "" {
+			return "is not a comma-separated list of nats://host:port URLs"
+		}
+	}
+	return ""
 }
 
 func checkSMTP(s string) string {

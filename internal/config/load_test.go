@@ -98,6 +98,8 @@ func TestLoadEveryKey(t *testing.T) {
 		Metrics:           false,
 		MetricsHTTP:       "127.0.0.1:9100",
 		DrainDelay:        5 * time.Second,
+		NATSURL:           "nats://n1:4222,nats://n2:4222",
+		EventRetention:    2 * time.Hour,
 		ShutdownTimeout:   30 * time.Second,
 		MaxBodyBytes:      1 << 20,
 		IdempotencyTTL:    2 * time.Hour,
@@ -120,6 +122,8 @@ log_format = "json"
 metrics = false
 metrics_http = "127.0.0.1:9100"
 drain_delay = "5s"
+nats_url = "nats://n1:4222,nats://n2:4222"
+event_retention = "2h"
 shutdown_timeout = "30s"
 max_body_bytes = 1048576
 idempotency_ttl = "2h"
@@ -138,6 +142,7 @@ mail_from = "noreply@example.com"
 		"STRATA_DB_URL=postgres://app:pw@db:5432/app?sslmode=disable",
 		"STRATA_LOG_LEVEL=debug", "STRATA_LOG_FORMAT=json", "STRATA_SHUTDOWN_TIMEOUT=30s",
 		"STRATA_METRICS=false", "STRATA_METRICS_HTTP=127.0.0.1:9100", "STRATA_DRAIN_DELAY=5s",
+		"STRATA_NATS_URL=nats://n1:4222,nats://n2:4222", "STRATA_EVENT_RETENTION=2h",
 		"STRATA_MAX_BODY_BYTES=1048576", "STRATA_IDEMPOTENCY_TTL=2h", "STRATA_TOKEN_TTL=15m",
 		"STRATA_MIGRATIONS_DIR=/etc/strata/migrations", "STRATA_AUTOMIGRATE=false",
 		"STRATA_SQLITE_READERS=8", "STRATA_POSTGRES_MAX_CONNS=50",
@@ -148,6 +153,7 @@ mail_from = "noreply@example.com"
 		"--db", "postgres://app:pw@db:5432/app?sslmode=disable",
 		"--log-level", "debug", "--log-format", "json", "--shutdown-timeout", "30s",
 		"--metrics=false", "--metrics-http", "127.0.0.1:9100", "--drain-delay", "5s",
+		"--nats-url", "nats://n1:4222,nats://n2:4222", "--event-retention", "2h",
 		"--max-body-bytes", "1048576", "--idempotency-ttl", "2h", "--token-ttl", "15m",
 		"--migrations-dir", "/etc/strata/migrations", "--automigrate=false",
 		"--sqlite-readers", "8", "--postgres-max-conns", "50",
@@ -175,7 +181,8 @@ mail_from = "noreply@example.com"
 				t.Errorf("got  %+v\nwant %+v", c, w)
 			}
 			for _, k := range keys {
-				if c.Source(k.name) == "default" {
+				// nats_listen excludes nats_url; TestLoadNATSListen sets it.
+				if k.name != "nats_listen" && c.Source(k.name) == "default" {
 					t.Errorf("key %s was not set from %s", k.name, tt.name)
 				}
 			}
@@ -208,6 +215,10 @@ func TestLoadErrors(t *testing.T) {
 			want: `config: db "postgres://app:xxxxx@db:port/app" is not a valid URL: invalid port ":port" after host (from STRATA_DB_URL)`},
 		{name: "db sqlite without path", env: []string{"STRATA_DB_URL=sqlite:"},
 			want: `config: db "sqlite:" has no file path; write sqlite:PATH or sqlite:///ABSOLUTE/PATH (from STRATA_DB_URL)`},
+		{name: "nats_url", env: []string{"STRATA_NATS_URL=nats://a:4222,http://b"},
+			want: `config: nats_url "nats://a:4222,http://b" is not a comma-separated list of nats://host:port URLs (from STRATA_NATS_URL)`},
+		{name: "nats_listen with nats_url", env: []string{"STRATA_NATS_URL=nats://a:4222", "STRATA_NATS_LISTEN=127.0.0.1:4222"},
+			want: `config: nats_listen "127.0.0.1:4222" applies only to the embedded server; nats_url is set (from STRATA_NATS_LISTEN)`},
 		{name: "log_level", env: []string{"STRATA_LOG_LEVEL=verbose"},
 			want: `config: log_level "verbose" is not one of debug, info, warn, error (from STRATA_LOG_LEVEL)`},
 		{name: "log_format", env: []string{"STRATA_LOG_FORMAT=xml"},
@@ -271,11 +282,11 @@ func TestLoadErrors(t *testing.T) {
 
 		// Unknown names and bad syntax.
 		{name: "unknown file key", file: "htpp = \":8090\"\n",
-			want: `config: unknown key "htpp" in FILE (known keys: http, dir, db, log_level, log_format, metrics, metrics_http, drain_delay, shutdown_timeout, max_body_bytes, idempotency_ttl, token_ttl, migrations_dir, automigrate, sqlite_readers, postgres_max_conns, password_min_length, password_blocklist, smtp_url, mail_from)`},
+			want: `config: unknown key "htpp" in FILE (known keys: http, dir, db, log_level, log_format, metrics, metrics_http, drain_delay, nats_url, nats_listen, event_retention, shutdown_timeout, max_body_bytes, idempotency_ttl, token_ttl, migrations_dir, automigrate, sqlite_readers, postgres_max_conns, password_min_length, password_blocklist, smtp_url, mail_from)`},
 		{name: "unknown file table", file: "[server]\nhttp = \":8090\"\n",
 			want: `config: unknown key "server" in FILE (known keys: `},
 		{name: "unknown env var", env: []string{"STRATA_HTPP=:8090"},
-			want: `config: unknown environment variable STRATA_HTPP (known: STRATA_CONFIG, STRATA_HTTP, STRATA_DIR, STRATA_DB_URL, STRATA_LOG_LEVEL, STRATA_LOG_FORMAT, STRATA_METRICS, STRATA_METRICS_HTTP, STRATA_DRAIN_DELAY, STRATA_SHUTDOWN_TIMEOUT, STRATA_MAX_BODY_BYTES, STRATA_IDEMPOTENCY_TTL, STRATA_TOKEN_TTL, STRATA_MIGRATIONS_DIR, STRATA_AUTOMIGRATE, STRATA_SQLITE_READERS, STRATA_POSTGRES_MAX_CONNS, STRATA_PASSWORD_MIN_LENGTH, STRATA_PASSWORD_BLOCKLIST, STRATA_SMTP_URL, STRATA_MAIL_FROM)`},
+			want: `config: unknown environment variable STRATA_HTPP (known: STRATA_CONFIG, STRATA_HTTP, STRATA_DIR, STRATA_DB_URL, STRATA_LOG_LEVEL, STRATA_LOG_FORMAT, STRATA_METRICS, STRATA_METRICS_HTTP, STRATA_DRAIN_DELAY, STRATA_NATS_URL, STRATA_NATS_LISTEN, STRATA_EVENT_RETENTION, STRATA_SHUTDOWN_TIMEOUT, STRATA_MAX_BODY_BYTES, STRATA_IDEMPOTENCY_TTL, STRATA_TOKEN_TTL, STRATA_MIGRATIONS_DIR, STRATA_AUTOMIGRATE, STRATA_SQLITE_READERS, STRATA_POSTGRES_MAX_CONNS, STRATA_PASSWORD_MIN_LENGTH, STRATA_PASSWORD_BLOCKLIST, STRATA_SMTP_URL, STRATA_MAIL_FROM)`},
 		{name: "env name of the db key is STRATA_DB_URL", env: []string{"STRATA_DB=x.db"},
 			want: `config: unknown environment variable STRATA_DB (known: `},
 		{name: "bad TOML names the line", file: "log_level = \"debug\"\nhttp = 127.0.0.1:8090\n",
@@ -472,5 +483,13 @@ func TestRegister(t *testing.T) {
 	}
 	if !c.Automigrate || c.Source("automigrate") != "--automigrate" {
 		t.Errorf("automigrate %v from %q", c.Automigrate, c.Source("automigrate"))
+	}
+}
+
+func TestLoadNATSListen(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, _, err := load(t, "", []string{"STRATA_NATS_LISTEN=127.0.0.1:4333"})
+	if err != nil || c.NATSListen != "127.0.0.1:4333" || c.Source("nats_listen") != "STRATA_NATS_LISTEN" {
+		t.Fatalf("nats_listen: %q from %q, %v", c.NATSListen, c.Source("nats_listen"), err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/strata-dev/strata/internal/apperr"
+	"github.com/strata-dev/strata/internal/outbox"
 	"github.com/strata-dev/strata/internal/schema"
 	"github.com/strata-dev/strata/internal/sqldb"
 	"github.com/strata-dev/strata/internal/store"
@@ -90,6 +91,9 @@ func (s *Service) Create(ctx context.Context, name string, body map[string]json.
 		}
 		// The create rule sees the record as it would be stored.
 		if err := s.checkWritten(ctx, tx, c, withBody(caller, body, vals), "create", id); err != nil {
+			return err
+		}
+		if err := s.event(ctx, tx, outbox.OpCreate, r); err != nil {
 			return err
 		}
 		if o.IdempotencyKey == "" {
@@ -185,7 +189,10 @@ func (s *Service) Update(ctx context.Context, name, id string, body map[string]j
 			return err
 		}
 		r = &schema.Record{Collection: c, ID: id, Created: old.Created, Updated: s.now().UTC(), Values: vals}
-		return store.UpdateRecord(ctx, tx, c, r)
+		if err := store.UpdateRecord(ctx, tx, c, r); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, outbox.OpUpdate, r)
 	})
 	if err != nil {
 		return nil, storeErr(err, c)
@@ -207,9 +214,11 @@ func (s *Service) Delete(ctx context.Context, name, id string, o WriteOptions) e
 		return err
 	}
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
-		if o.IfMatch != "" {
-			old, err := store.GetRecordIf(ctx, tx, c, id, "", &sqldb.Args{Dialect: tx.Dialect}, true)
-			if err != nil {
+		// The event of a delete carries the record as it was.
+		var old *schema.Record
+		if o.IfMatch != "" || s.events != nil {
+			var err error
+			if old, err = store.GetRecordIf(ctx, tx, c, id, "", &sqldb.Args{Dialect: tx.Dialect}, true); err != nil {
 				return err
 			}
 			if err := checkMatch(old, o.IfMatch); err != nil {
@@ -221,9 +230,20 @@ func (s *Service) Delete(ctx context.Context, name, id string, o WriteOptions) e
 		if err != nil {
 			return err
 		}
-		return store.DeleteRecordIf(ctx, tx, c, id, rule, args)
+		if err := store.DeleteRecordIf(ctx, tx, c, id, rule, args); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, outbox.OpDelete, old)
 	})
 	return storeErr(err, c)
+}
+
+// event writes the outbox event of a change, when events are on.
+func (s *Service) event(ctx context.Context, tx *store.Tx, op string, r *schema.Record) error {
+	if s.events == nil {
+		return nil
+	}
+	return s.events.Append(ctx, tx, op, r)
 }
 
 func checkMatch(r *schema.Record, ifMatch string) error {

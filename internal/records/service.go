@@ -21,6 +21,7 @@ import (
 
 	"github.com/strata-dev/strata/internal/apperr"
 	"github.com/strata-dev/strata/internal/audit"
+	"github.com/strata-dev/strata/internal/outbox"
 	"github.com/strata-dev/strata/internal/schema"
 	"github.com/strata-dev/strata/internal/store"
 )
@@ -34,7 +35,10 @@ type Options struct {
 	// change made through the service.
 	MigrationsDir  string
 	IdempotencyTTL time.Duration
-	Logger         *slog.Logger
+	// Events, when set, writes an outbox event in the transaction of
+	// every record change.
+	Events *outbox.Writer
+	Logger *slog.Logger
 	// Now returns the current time; tests set it.
 	Now func() time.Time
 }
@@ -47,6 +51,7 @@ type Service struct {
 	secret  []byte
 	migDir  string
 	idemTTL time.Duration
+	events  *outbox.Writer
 
 	// cols maps collection names to definitions. A published map and its
 	// collections are never modified; schema changes publish a new map.
@@ -69,7 +74,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	mac.Write([]byte("strata cursor key"))
 	s := &Service{
 		db: o.DB, log: o.Logger, now: o.Now, secret: mac.Sum(nil),
-		migDir: o.MigrationsDir, idemTTL: o.IdempotencyTTL,
+		migDir: o.MigrationsDir, idemTTL: o.IdempotencyTTL, events: o.Events,
 	}
 	if err := audit.Ensure(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("create the audit log: %w", err)

@@ -28,6 +28,18 @@ func (r *Record) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil, nil) }
 // non-nil only those fields are written (id always is). extra holds values
 // to add after the fields, such as expanded relations.
 func (r *Record) AppendJSON(buf []byte, fields map[string]bool, extra ...KV) ([]byte, error) {
+	return r.appendJSON(buf, fields, false, extra)
+}
+
+// AppendInternalJSON appends the record with its hidden fields too, except
+// the secrets the system keeps (password hashes): the form in which a
+// record travels inside Strata, in events, to be checked against access
+// rules and rendered for each reader with AppendJSON.
+func (r *Record) AppendInternalJSON(buf []byte) ([]byte, error) {
+	return r.appendJSON(buf, nil, true, nil)
+}
+
+func (r *Record) appendJSON(buf []byte, fields map[string]bool, hidden bool, extra []KV) ([]byte, error) {
 	b := bytes.NewBuffer(buf)
 	b.WriteString(`{"id":`)
 	writeJSON(b, r.ID)
@@ -52,7 +64,7 @@ func (r *Record) AppendJSON(buf []byte, fields map[string]bool, extra ...KV) ([]
 	}
 	if r.Collection != nil && r.Collection.HasFields() {
 		for _, f := range r.Collection.Fields {
-			if !f.Hidden {
+			if !f.Hidden || hidden && !f.System {
 				put(f.Name, r.Values[f.Name])
 			}
 		}

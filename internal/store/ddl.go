@@ -100,7 +100,7 @@ var systemTables = []string{
 
 func (db *DB) createSystemTables(ctx context.Context) error {
 	return db.Write(ctx, func(tx *Tx) error {
-		for _, stmt := range systemTables {
+		for _, stmt := range append(systemTables, outboxDDL(db.dialect)...) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return err
 			}

@@ -7,16 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,16 +21,7 @@ import (
 	"github.com/strata-dev/strata/internal/broker"
 	"github.com/strata-dev/strata/internal/broker/brokertest"
 	natsbroker "github.com/strata-dev/strata/internal/broker/nats"
-)
-
-// Environment variables naming the external NATS server used by the tests;
-// scripts/test sets both (scripts/lib/nats.sh).
-const (
-	// EnvURL is a running NATS server with JetStream.
-	EnvURL = "STRATA_TEST_NATS_URL"
-	// EnvServer is the nats-server binary, for tests that start and stop
-	// a server of their own.
-	EnvServer = "STRATA_TEST_NATS_SERVER"
+	"github.com/strata-dev/strata/internal/broker/nats/natstest"
 )
 
 func TestMain(m *testing.M) {
@@ -50,26 +35,10 @@ func TestEmbedded(t *testing.T) {
 }
 
 func TestExternal(t *testing.T) {
-	url := external(t, EnvURL)
+	url := natstest.Env(t, natstest.EnvURL)
 	brokertest.Run(t, func(t *testing.T) broker.Broker {
 		return openExternal(t, url)
 	})
-}
-
-// external returns the value of env, or skips the test when it is unset;
-// under CI it fails instead, so that the external tests cannot silently
-// stop running.
-func external(t *testing.T, env string) string {
-	t.Helper()
-	v := os.Getenv(env)
-	if v != "" {
-		return v
-	}
-	if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-		t.Fatalf("%s is not set; run the tests with scripts/test, which starts nats-server", env)
-	}
-	t.Skipf("%s is not set; scripts/test sets it after starting nats-server", env)
-	return ""
 }
 
 func openEmbedded(t *testing.T, dir string) *natsbroker.Broker {
@@ -219,88 +188,13 @@ func receive(t *testing.T, ch <-chan broker.Delivery) broker.Delivery {
 	}
 }
 
-// natsServer is a nats-server process the test starts and stops.
-type natsServer struct {
-	t         *testing.T
-	bin, dir  string
-	port, mon int
-	cmd       *exec.Cmd
-	out       bytes.Buffer
-}
-
-func startNATS(t *testing.T, bin string) *natsServer {
-	t.Helper()
-	s := &natsServer{t: t, bin: bin, dir: t.TempDir(), port: freePort(t), mon: freePort(t)}
-	s.start()
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.port) }
-
-func (s *natsServer) start() {
-	s.t.Helper()
-	s.out.Reset()
-	s.cmd = exec.Command(s.bin, "-a", "127.0.0.1", "-p", strconv.Itoa(s.port), "-m", strconv.Itoa(s.mon),
-		"-js", "-sd", s.dir, "--server_name", "strata-test")
-	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("start %s: %v", s.bin, err)
-	}
-	health := fmt.Sprintf("http://127.0.0.1:%d/healthz", s.mon)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(health)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			s.t.Fatalf("nats-server not healthy after 10s:\n%s", s.out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// stop shuts the server down gracefully and waits for it to exit.
-func (s *natsServer) stop() {
-	if s.cmd == nil {
-		return
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-done
-	}
-	s.cmd = nil
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestExternalRestart stops the server under a connected broker: publishes
 // fail fast while it is away, and after it returns on the same storage,
 // publishing and both kinds of subscription carry on.
 func TestExternalRestart(t *testing.T) {
-	bin := external(t, EnvServer)
-	srv := startNATS(t, bin)
+	srv := natstest.Start(t)
 	ctx := context.Background()
-	b, err := natsbroker.New(ctx, natsbroker.Config{URL: srv.url(), ReconnectWait: 50 * time.Millisecond, Logger: testLogger(t)})
+	b, err := natsbroker.New(ctx, natsbroker.Config{URL: srv.URL(), ReconnectWait: 50 * time.Millisecond, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("new: %v", err)
 	}
@@ -325,7 +219,7 @@ func TestExternalRestart(t *testing.T) {
 	receiveID(t, group, "before")
 	receiveID(t, fan, "before")
 
-	srv.stop()
+	srv.Stop()
 	waitFor(t, "ping to fail", func() bool { return b.Ping(ctx) != nil })
 	if err := b.Ping(ctx); !errors.Is(err, broker.ErrUnavailable) {
 		t.Errorf("ping while away: %v, want ErrUnavailable", err)
@@ -341,7 +235,7 @@ func TestExternalRestart(t *testing.T) {
 		t.Errorf("publish while away took %s", took)
 	}
 
-	srv.start()
+	srv.Start()
 	waitFor(t, "ping to succeed", func() bool { return b.Ping(ctx) == nil })
 	if _, err := b.Publish(ctx, broker.Message{ID: "after", Topic: "records.posts"}); err != nil {
 		t.Fatalf("publish after restart: %v", err)
@@ -402,7 +296,7 @@ func TestNewInvalidConfig(t *testing.T) {
 }
 
 func TestEmbeddedListen(t *testing.T) {
-	port := freePort(t)
+	port := natstest.FreePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	b, err := natsbroker.New(context.Background(), natsbroker.Config{Dir: filepath.Join(t.TempDir(), "nats"), Listen: addr, Logger: testLogger(t)})
 	if err != nil {
@@ -482,7 +376,7 @@ func FuzzParseServers(f *testing.F) {
 // TestFanoutConsumerLost deletes a fan-out subscription's consumer behind
 // its back: the subscriber recreates it where it left off, losing nothing.
 func TestFanoutConsumerLost(t *testing.T) {
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr := "127.0.0.1:" + strconv.Itoa(natstest.FreePort(t))
 	b, err := natsbroker.New(context.Background(), natsbroker.Config{Dir: t.TempDir(), Listen: addr, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("new: %v", err)

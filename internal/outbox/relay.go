@@ -1,0 +1,310 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/strata-dev/strata/internal/broker"
+	"github.com/strata-dev/strata/internal/store"
+	"github.com/strata-dev/strata/internal/telemetry"
+)
+
+// Publisher is what the relay needs of a broker.
+type Publisher interface {
+	Publish(ctx context.Context, msg broker.Message) (uint64, error)
+}
+
+// RelayConfig configures a Relay. Zero durations and sizes take the
+// defaults in brackets.
+type RelayConfig struct {
+	DB        *store.DB
+	Publisher Publisher
+	Logger    *slog.Logger
+	// Metrics receives the relay's metrics; nil exports none.
+	Metrics prometheus.Registerer
+	// Node names this process among those sharing the database; one node
+	// at a time holds the relay's lease. [a random id]
+	Node string
+	// Poll is how often the relay looks for events written by other
+	// nodes. Events written on this node wake it at once. [100ms]
+	Poll time.Duration
+	// Batch is the most events read at once. [256]
+	Batch int
+	// Parallel is how many records' events are published at the same time;
+	// the events of one record always go one after another. [32]
+	Parallel int
+	// PublishTimeout bounds one publish. [5s]
+	PublishTimeout time.Duration
+	// Retention is how long published events stay in the table. [24h]
+	Retention time.Duration
+	// LeaseTTL is how long the relay's lease lasts without renewal; after a
+	// crash another node takes over within it. [10s]
+	LeaseTTL time.Duration
+	// MaxBackoff caps the wait between retries while the broker is away. [10s]
+	MaxBackoff time.Duration
+}
+
+const leaseName = "outbox-relay"
+
+// Relay publishes the outbox to the broker. Several nodes may run one
+// each: a lease lets one publish at a time, so events go out once and in
+// order, and another takes over when it stops.
+type Relay struct {
+	cfg  RelayConfig
+	log  *slog.Logger
+	kick chan struct{}
+
+	published prometheus.Counter
+	failures  prometheus.Counter
+	delay     prometheus.Observer
+}
+
+// NewRelay returns a relay; Run starts it.
+func NewRelay(cfg RelayConfig) *Relay {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Node == "" {
+		cfg.Node = telemetry.NodeID()
+	}
+	setDefault(&cfg.Poll, 100*time.Millisecond)
+	setDefault(&cfg.PublishTimeout, 5*time.Second)
+	setDefault(&cfg.Retention, 24*time.Hour)
+	setDefault(&cfg.LeaseTTL, 10*time.Second)
+	setDefault(&cfg.MaxBackoff, 10*time.Second)
+	if cfg.Batch <= 0 {
+		cfg.Batch = 256
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 32
+	}
+	f := promauto.With(cfg.Metrics)
+	r := &Relay{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1),
+		published: f.NewCounter(prometheus.CounterOpts{
+			Name: "strata_outbox_events_published_total",
+			Help: "Events the relay published and the broker acknowledged.",
+		}),
+		failures: f.NewCounter(prometheus.CounterOpts{
+			Name: "strata_outbox_publish_failures_total",
+			Help: "Publishes of outbox events that failed and will be retried.",
+		}),
+		delay: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "strata_outbox_publish_delay_seconds",
+			Help:    "Time from an event's commit to the broker's acknowledgement.",
+			Buckets: telemetry.DurationBuckets,
+		}),
+	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.MustRegister(backlogCollector{cfg.DB})
+	}
+	return r
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// Notify wakes the relay: an event was just committed on this node.
+func (r *Relay) Notify() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run publishes events until ctx ends, then gives up the lease.
+func (r *Relay) Run(ctx context.Context) {
+	var (
+		leaseUntil time.Time
+		lastPrune  time.Time
+		backoff    time.Duration
+	)
+	defer func() {
+		if !leaseUntil.IsZero() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			defer cancel()
+			_ = r.cfg.DB.ReleaseLease(rctx, leaseName, r.cfg.Node)
+		}
+	}()
+	for ctx.Err() == nil {
+		now := time.Now()
+		if now.After(leaseUntil.Add(-r.cfg.LeaseTTL / 2)) {
+			ok, err := r.cfg.DB.AcquireLease(ctx, leaseName, r.cfg.Node, r.cfg.LeaseTTL, now)
+			if err != nil && ctx.Err() == nil {
+				r.log.Warn("outbox relay: lease", "err", err)
+			}
+			if !ok {
+				leaseUntil = time.Time{}
+				r.sleep(ctx, r.cfg.LeaseTTL/4, false)
+				continue
+			}
+			leaseUntil = now.Add(r.cfg.LeaseTTL)
+		}
+		if now.Sub(lastPrune) > time.Minute {
+			lastPrune = now
+			if n, err := r.cfg.DB.PruneOutbox(ctx, now.Add(-r.cfg.Retention)); err != nil && ctx.Err() == nil {
+				r.log.Warn("outbox relay: prune", "err", err)
+			} else if n > 0 {
+				r.log.Debug("outbox relay: pruned published events", "count", n)
+			}
+		}
+		rows, err := r.cfg.DB.PendingOutbox(ctx, r.cfg.Batch)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Warn("outbox relay: read", "err", err)
+				r.sleep(ctx, time.Second, false)
+			}
+			continue
+		}
+		if len(rows) == 0 {
+			r.sleep(ctx, r.cfg.Poll, true)
+			continue
+		}
+		sent, err := r.publish(ctx, rows)
+		if len(sent) > 0 {
+			// The broker has the events: record it even if ctx ended.
+			mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if merr := r.cfg.DB.MarkOutboxSent(mctx, sent, time.Now()); merr != nil {
+				r.log.Warn("outbox relay: mark sent (the events will be published again)", "err", merr)
+			}
+			cancel()
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			backoff = min(max(2*backoff, 100*time.Millisecond), r.cfg.MaxBackoff)
+			wait := backoff/2 + rand.N(backoff/2+1)
+			r.log.Warn("outbox relay: publish failed; retrying", "err", err, "published", len(sent), "pending", len(rows)-len(sent), "retry_in", wait)
+			r.sleep(ctx, wait, false)
+			continue
+		}
+		backoff = 0
+		if len(rows) < r.cfg.Batch {
+			r.sleep(ctx, r.cfg.Poll, true)
+		}
+	}
+}
+
+// sleep waits d, or less when wake is set and the relay is notified.
+func (r *Relay) sleep(ctx context.Context, d time.Duration, wake bool) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	var kick <-chan struct{}
+	if wake {
+		kick = r.kick
+	}
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-kick:
+	}
+}
+
+// publish sends rows, the events of each key one after another and up to
+// Parallel keys at once. It returns the seqs the broker acknowledged; when
+// one fails, the later events of its key are not sent, so order holds.
+func (r *Relay) publish(ctx context.Context, rows []*store.OutboxRow) ([]int64, error) {
+	var keys []string
+	byKey := make(map[string][]*store.OutboxRow)
+	for _, row := range rows {
+		if _, ok := byKey[row.Key]; !ok {
+			keys = append(keys, row.Key)
+		}
+		byKey[row.Key] = append(byKey[row.Key], row)
+	}
+	var (
+		mu       sync.Mutex
+		sent     = make([]int64, 0, len(rows))
+		firstErr error
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, r.cfg.Parallel)
+	)
+	for _, k := range keys {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			for _, row := range byKey[k] {
+				err := r.publishOne(ctx, row)
+				mu.Lock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+				sent = append(sent, row.Seq)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return sent, firstErr
+}
+
+func (r *Relay) publishOne(ctx context.Context, row *store.OutboxRow) error {
+	msg := broker.Message{ID: row.ID, Topic: row.Topic, Key: row.Key, Data: row.Data}
+	if row.Headers != "" && row.Headers != "{}" {
+		if err := json.Unmarshal([]byte(row.Headers), &msg.Header); err != nil {
+			r.log.Warn("outbox relay: event headers unreadable; sending without them", "event", row.ID, "err", err)
+			msg.Header = nil
+		}
+	}
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
+	defer cancel()
+	if _, err := r.cfg.Publisher.Publish(pctx, msg); err != nil {
+		r.failures.Inc()
+		if errors.Is(err, broker.ErrInvalid) {
+			// The broker will never take it; keeping it would stop its
+			// record's later events forever.
+			r.log.Error("outbox relay: the broker refuses an event; dropping it", "event", row.ID, "topic", row.Topic, "err", err)
+			return nil
+		}
+		return err
+	}
+	r.published.Inc()
+	r.delay.Observe(time.Since(row.Created).Seconds())
+	return nil
+}
+
+// backlogCollector reports the events waiting, read at each scrape.
+type backlogCollector struct{ db *store.DB }
+
+var (
+	backlogDesc = prometheus.NewDesc("strata_outbox_backlog_events",
+		"Events committed but not yet acknowledged by the broker.", nil, nil)
+	lagDesc = prometheus.NewDesc("strata_outbox_lag_seconds",
+		"Age of the oldest event not yet acknowledged by the broker; 0 when none waits.", nil, nil)
+)
+
+func (b backlogCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- backlogDesc
+	ch <- lagDesc
+}
+
+func (b backlogCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, oldest, err := b.db.OutboxBacklog(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(backlogDesc, err)
+		return
+	}
+	lag := 0.0
+	if n > 0 && !oldest.IsZero() {
+		lag = max(time.Since(oldest).Seconds(), 0)
+	}
+	ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, lag)
+}
