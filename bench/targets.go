@@ -94,8 +94,11 @@ func newTarget(name string, pg *postgres) *target {
 func strataTarget(name string) *target {
 	filter := url.QueryEscape("published = true && views >= 500")
 	return &target{name: name, build: "cmd/strata", health: "/readyz",
-		data:  func(_ context.Context, dir string) ([]string, error) { return []string{"--dir", dir}, nil },
-		serve: func(addr string) []string { return []string{"serve", "--http", addr} },
+		data: func(_ context.Context, dir string) ([]string, error) { return []string{"--dir", dir}, nil },
+		// PocketBase limits no request by default; neither does Strata here.
+		serve: func(addr string) []string {
+			return []string{"serve", "--http", addr, "--rate-limit", "off", "--rate-limit-user", "off", "--rate-limit-auth", "off"}
+		},
 		setup: func(ctx context.Context, bin string, data []string) error {
 			args := append([]string{"superuser", "create", adminEmail, "--password-stdin"}, data...)
 			cmd := exec.CommandContext(ctx, bin, args...)

@@ -16,12 +16,17 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/strata-dev/strata/internal/auth"
 	natsbroker "github.com/strata-dev/strata/internal/broker/nats"
 	"github.com/strata-dev/strata/internal/config"
 	"github.com/strata-dev/strata/internal/identity"
 	"github.com/strata-dev/strata/internal/outbox"
+	"github.com/strata-dev/strata/internal/ratelimit"
+	"github.com/strata-dev/strata/internal/ratelimit/memory"
+	redislimit "github.com/strata-dev/strata/internal/ratelimit/redis"
+	"github.com/strata-dev/strata/internal/realtime"
 	"github.com/strata-dev/strata/internal/records"
 	"github.com/strata-dev/strata/internal/rest"
 	"github.com/strata-dev/strata/internal/store"
@@ -43,9 +48,16 @@ type App struct {
 	tracing    *telemetry.Tracing
 	health     *telemetry.Health
 	banner     io.Writer
+
+	// limiter is the in-process rate limiter, nil when the state is in
+	// Redis or no limit is on; redis is the client of redis_url.
+	limiter *memory.Limiter
+	redis   *goredis.Client
+
 	// broker and relay run while Serve does.
 	broker *natsbroker.Broker
 	relay  atomic.Pointer[outbox.Relay]
+	hub    atomic.Pointer[realtime.Hub]
 }
 
 // NewLogger builds the logger the configuration asks for.
@@ -162,16 +174,96 @@ func (a *App) build(ctx context.Context) error {
 		sqliteFile = a.cfg.SQLitePath()
 	}
 	telemetry.RegisterDisk(a.metrics, a.cfg.Dir, sqliteFile)
+	outbox.RegisterBacklog(a.registerer, a.db)
 	var metricsHandler http.Handler
 	if a.cfg.Metrics && a.cfg.MetricsHTTP == "" {
 		metricsHandler = telemetry.MetricsHandler(a.metrics, a.log)
+	}
+	limits, err := a.rateLimits()
+	if err != nil {
+		return err
 	}
 	a.handler = rest.New(rest.Options{
 		Records: recs, DB: a.db, Signer: signer, Identity: ident, Logger: a.log,
 		MaxBodyBytes: a.cfg.MaxBodyBytes, TokenTTL: a.cfg.TokenTTL, Health: a.health,
 		Metrics: a.registerer, MetricsHandler: metricsHandler, Tracer: a.tracing.Tracer("strata/http"),
+		RateLimits: limits, TrustedProxies: a.cfg.Proxies(),
+		Realtime: func() rest.Realtime {
+			if h := a.hub.Load(); h != nil {
+				return h
+			}
+			return nil
+		},
 	})
 	return nil
+}
+
+// rateLimits builds the rate limiter: its state in Redis, shared by every
+// node, when redis_url is set, else in this process.
+func (a *App) rateLimits() (rest.RateLimits, error) {
+	anon, user, creds := a.cfg.Limits()
+	rl := rest.RateLimits{Anonymous: anon, User: user, Credentials: creds}
+	off := ratelimit.Limit{}
+	if anon == off && user == off && creds == off {
+		return rl, nil
+	}
+	if a.cfg.RedisURL == "" {
+		a.limiter = memory.New(memory.Config{})
+		rl.Limiter = a.limiter
+		return rl, nil
+	}
+	client, err := newRedisClient(a.cfg.RedisURL)
+	if err != nil {
+		return rl, err
+	}
+	var lastLog atomic.Int64
+	lim, err := redislimit.New(redislimit.Config{Client: client, FailPolicy: a.cfg.FailPolicy(),
+		OnError: func(err error) {
+			// At most one line every 10 seconds; the metric counts them all.
+			now, last := time.Now().Unix(), lastLog.Load()
+			if now-last >= 10 && lastLog.CompareAndSwap(last, now) {
+				a.log.Warn("rate limits: redis failed; requests are decided by rate_limit_fail",
+					"policy", a.cfg.FailPolicy().String(), "err", err)
+			}
+		}})
+	if err != nil {
+		client.Close()
+		return rl, err
+	}
+	a.redis = client
+	// With rate_limit_fail=open a node serves without Redis, so an outage
+	// must not take every node out of the load balancer at once; with
+	// closed it refuses requests, and is not ready.
+	if a.cfg.FailPolicy() == ratelimit.FailClosed {
+		a.health.Add("redis", func(ctx context.Context) error { return client.Ping(ctx).Err() })
+	}
+	rl.Limiter = lim
+	return rl, nil
+}
+
+// newRedisClient returns a client of the Redis at url (redis:// or
+// rediss://) with short timeouts, unless the URL sets them, and the
+// caller's deadlines applied to socket reads and writes. It does not
+// connect.
+func newRedisClient(url string) (*goredis.Client, error) {
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis_url %s: %w", config.RedactURL(url), err)
+	}
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = 2 * time.Second
+	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = time.Second
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = time.Second
+	}
+	if opts.PoolTimeout == 0 {
+		opts.PoolTimeout = 2 * time.Second
+	}
+	opts.ContextTimeoutEnabled = true
+	return goredis.NewClient(opts), nil
 }
 
 // migrationsApplied is up when every migration file has been applied.
@@ -202,15 +294,22 @@ func (a *App) Records() *records.Service { return a.recs }
 // DB is the database.
 func (a *App) DB() *store.DB { return a.db }
 
-// Close waits for emails being sent, exports the last spans and closes the
-// database.
+// Close waits for emails being sent, stops the rate limiter, exports the
+// last spans and closes the database.
 func (a *App) Close() error {
 	if a.ident != nil {
 		a.ident.Close()
 	}
+	var errs []error
+	if a.limiter != nil {
+		errs = append(errs, a.limiter.Close())
+	}
+	if a.redis != nil {
+		errs = append(errs, a.redis.Close())
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return errors.Join(a.tracing.Shutdown(ctx), a.db.Close())
+	return errors.Join(append(errs, a.tracing.Shutdown(ctx), a.db.Close())...)
 }
 
 // Serve answers HTTP on ln until ctx is done. Then it drains: /readyz
@@ -264,6 +363,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		a.log.Info("draining: readiness fails while load balancers notice", "delay", a.cfg.DrainDelay)
 		time.Sleep(a.cfg.DrainDelay)
 	}
+	// Realtime connections would hold Shutdown until its timeout: end
+	// them first, telling clients to reconnect elsewhere.
+	if h := a.hub.Swap(nil); h != nil {
+		h.Close()
+	}
 	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
@@ -298,10 +402,19 @@ func (a *App) startEvents(ctx context.Context) (stop func(), err error) {
 	relay := outbox.NewRelay(outbox.RelayConfig{DB: a.db, Publisher: b, Logger: a.log, Metrics: a.registerer,
 		Retention: a.cfg.EventRetention})
 	a.relay.Store(relay)
+	hub, err := realtime.New(ctx, realtime.Config{Broker: b, Records: a.recs, Logger: a.log, Metrics: a.registerer})
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	a.hub.Store(hub)
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() { relay.Run(rctx); close(done) }()
 	return func() {
+		if h := a.hub.Swap(nil); h != nil {
+			h.Close()
+		}
 		cancel()
 		<-done
 		a.relay.Store(nil)

@@ -49,13 +49,13 @@ func (s *syncBuffer) String() string {
 // testApp is an App on engine with JSON logs at debug level, a superuser
 // and its token.
 type testApp struct {
-	t     *testing.T
+	t     testing.TB
 	app   *App
 	logs  *syncBuffer
 	token string
 }
 
-func newTestApp(t *testing.T, engine string, edit ...func(*config.Config)) *testApp {
+func newTestApp(t testing.TB, engine string, edit ...func(*config.Config)) *testApp {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Dir = t.TempDir()

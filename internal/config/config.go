@@ -7,9 +7,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/strata-dev/strata/internal/ratelimit"
 )
 
 // Config is the validated configuration of one Strata process.
@@ -37,6 +40,12 @@ type Config struct {
 	PasswordBlocklist string        // file of passwords users may not choose
 	SMTPURL           string        // mail relay; "" sends no email
 	MailFrom          string        // sender of Strata's emails
+	RedisURL          string        // shared rate-limit state; "" keeps it in-process
+	RateLimit         string        // per anonymous client IP; "off" or a ratelimit.ParseLimit limit
+	RateLimitUser     string        // per user or API key; "off" or a limit
+	RateLimitAuth     string        // per client IP on the credential routes; "off" or a limit
+	RateLimitFail     string        // open or closed: requests while Redis is unreachable
+	TrustedProxies    string        // comma-separated IPs and CIDRs whose forwarding headers are believed
 
 	// origin records where each value came from; nil for a Config not built
 	// by Load. It is never modified after Load returns.
@@ -70,7 +79,48 @@ func Default() Config {
 		SQLiteReaders:     4,
 		PostgresMaxConns:  0,
 		PasswordMinLength: 10,
+		RateLimit:         DefaultRateLimit,
+		RateLimitUser:     DefaultRateLimitUser,
+		RateLimitAuth:     DefaultRateLimitAuth,
+		RateLimitFail:     "open",
 	}
+}
+
+// The default rate limits are far above what a person using an app
+// makes, so that only scripts and floods meet them: 10 requests a second
+// from one anonymous address (IPv6: one /64) after 100 at once, 20 a
+// second per user or API key after 200, and one sign-in, sign-up or
+// refresh every 2 seconds per address after 15.
+const (
+	DefaultRateLimit     = "600/min burst 100"
+	DefaultRateLimitUser = "1200/min burst 200"
+	DefaultRateLimitAuth = "30/min burst 15"
+)
+
+// Limits returns the parsed rate limits: for anonymous clients, for users
+// and API keys, and for the credential routes. A limit set to "off" is the
+// zero Limit. c must be valid.
+func (c Config) Limits() (anonymous, user, credentials ratelimit.Limit) {
+	parse := func(s string) ratelimit.Limit {
+		l, _ := ratelimit.ParseLimit(s) // "off" and invalid text give the zero Limit
+		return l
+	}
+	return parse(c.RateLimit), parse(c.RateLimitUser), parse(c.RateLimitAuth)
+}
+
+// FailPolicy returns what the rate limiter does while Redis is
+// unreachable.
+func (c Config) FailPolicy() ratelimit.FailPolicy {
+	if c.RateLimitFail == "closed" {
+		return ratelimit.FailClosed
+	}
+	return ratelimit.FailOpen
+}
+
+// Proxies returns the trusted proxies as prefixes. c must be valid.
+func (c Config) Proxies() []netip.Prefix {
+	p, _ := parseProxies(c.TrustedProxies)
+	return p
 }
 
 // Validate checks every value against its rule. The error names the key, the

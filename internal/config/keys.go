@@ -3,12 +3,15 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/strata-dev/strata/internal/ratelimit"
 )
 
 const sourceDefault = "default"
@@ -207,6 +210,126 @@ var keys = []key{
 			return ""
 		},
 	},
+	{
+		name: "redis_url", env: "STRATA_REDIS_URL",
+		usage: "Redis that keeps the rate-limit state shared by every node, a redis://[user:pass@]host:port[/db] " +
+			"or rediss:// (TLS) `URL` (\"\": in-process state, per node)",
+		ptr:       func(c *Config) any { return &c.RedisURL },
+		check:     func(c *Config) string { return checkRedis(c.RedisURL) },
+		secretURL: true,
+	},
+	{
+		name: "rate_limit", env: "STRATA_RATE_LIMIT",
+		usage: "requests each anonymous client (by IP address; IPv6 by /64) may make to the API, a `limit` " +
+			"such as \"100/min burst 20\": a rate per s, min, h or d (or per 10s, 5min ...), and how many may come at once; \"off\": no limit",
+		ptr:   func(c *Config) any { return &c.RateLimit },
+		check: func(c *Config) string { return checkLimit(c.RateLimit) },
+	},
+	{
+		name: "rate_limit_user", env: "STRATA_RATE_LIMIT_USER",
+		usage: "requests each signed-in user or API key may make to the API, a `limit` such as \"100/min burst 20\" (\"off\": no limit)",
+		ptr:   func(c *Config) any { return &c.RateLimitUser },
+		check: func(c *Config) string { return checkLimit(c.RateLimitUser) },
+	},
+	{
+		name: "rate_limit_auth", env: "STRATA_RATE_LIMIT_AUTH",
+		usage: "requests each client IP address may make to the sign-in, sign-up, token refresh, password reset, " +
+			"email verification and MFA routes together, instead of the API's limits, a `limit` such as \"100/min burst 20\" (\"off\": no limit)",
+		ptr:   func(c *Config) any { return &c.RateLimitAuth },
+		check: func(c *Config) string { return checkLimit(c.RateLimitAuth) },
+	},
+	{
+		name: "rate_limit_fail", env: "STRATA_RATE_LIMIT_FAIL",
+		usage: "what happens to requests while redis_url cannot be reached, a `policy`: open (let them through) " +
+			"or closed (refuse them with 503 Service Unavailable, and fail /readyz)",
+		ptr:   func(c *Config) any { return &c.RateLimitFail },
+		check: func(c *Config) string { return checkOneOf(c.RateLimitFail, "open", "closed") },
+	},
+	{
+		name: "trusted_proxies", env: "STRATA_TRUSTED_PROXIES",
+		usage: "reverse proxies and load balancers whose Forwarded and X-Forwarded-For headers name the client, " +
+			"comma-separated IP addresses or `CIDRs` such as \"10.0.0.0/8, 192.0.2.7\" (\"\": none; the socket peer is the client)",
+		ptr: func(c *Config) any { return &c.TrustedProxies },
+		check: func(c *Config) string {
+			if _, err := parseProxies(c.TrustedProxies); err != nil {
+				return err.Error()
+			}
+			return ""
+		},
+	},
+}
+
+func checkRedis(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "is not a valid URL: " + urlProblem(err)
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return "is not a redis:// or rediss:// URL, such as redis://localhost:6379/0"
+	}
+	if u.Hostname() == "" {
+		return "has no host; write redis://[USER:PASSWORD@]HOST:PORT[/DB]"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "has a port that is not a number from 1 to 65535"
+		}
+	}
+	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
+		if n, err := strconv.Atoi(db); err != nil || n < 0 || strings.HasPrefix(db, "+") {
+			return "has a database that is not a number; write redis://HOST:PORT/DB with DB such as 0"
+		}
+	}
+	return ""
+}
+
+func checkLimit(s string) string {
+	if s == "off" {
+		return ""
+	}
+	if _, err := ratelimit.ParseLimit(s); err != nil {
+		// The error repeats the value; keep what follows it.
+		msg := err.Error()
+		if _, after, ok := strings.Cut(msg, strconv.Quote(s)+": "); ok {
+			msg = after
+		}
+		return `is not "off" or a limit such as "100/min burst 20": ` + msg
+	}
+	return ""
+}
+
+// parseProxies parses a comma-separated list of IP addresses and CIDRs.
+// Addresses become single-address prefixes; IPv4-mapped IPv6 ones become
+// IPv4, as ratelimit.ClientIP sees them.
+func parseProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if strings.Contains(part, "/") {
+			p, err := netip.ParsePrefix(part)
+			if err != nil || p.Addr().Zone() != "" {
+				return nil, fmt.Errorf("has %q, which is not an IP address or a CIDR such as 10.0.0.0/8", part)
+			}
+			if p.Addr().Is4In6() && p.Bits() >= 96 {
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(part)
+		if err != nil || a.Zone() != "" {
+			return nil, fmt.Errorf("has %q, which is not an IP address or a CIDR such as 10.0.0.0/8", part)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 func checkNATS(s string) string {

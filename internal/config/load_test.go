@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strata-dev/strata/internal/ratelimit"
 )
 
 // load writes file (when not "") to a temporary strata.toml, names it with
@@ -112,6 +114,12 @@ func TestLoadEveryKey(t *testing.T) {
 		PasswordBlocklist: "/etc/passwd",
 		SMTPURL:           "smtp://mail:pw@relay:587",
 		MailFrom:          "noreply@example.com",
+		RedisURL:          "rediss://app:pw@cache:6380/2",
+		RateLimit:         "100/min burst 20",
+		RateLimitUser:     "off",
+		RateLimitAuth:     "5/10s burst 1",
+		RateLimitFail:     "closed",
+		TrustedProxies:    "10.0.0.0/8, 192.0.2.7",
 	}
 	file := `
 http = "0.0.0.0:9000"
@@ -136,6 +144,12 @@ password_min_length = 12
 password_blocklist = "/etc/passwd"
 smtp_url = "smtp://mail:pw@relay:587"
 mail_from = "noreply@example.com"
+redis_url = "rediss://app:pw@cache:6380/2"
+rate_limit = "100/min burst 20"
+rate_limit_user = "off"
+rate_limit_auth = "5/10s burst 1"
+rate_limit_fail = "closed"
+trusted_proxies = "10.0.0.0/8, 192.0.2.7"
 `
 	env := []string{
 		"STRATA_HTTP=0.0.0.0:9000", "STRATA_DIR=/var/lib/strata",
@@ -147,6 +161,9 @@ mail_from = "noreply@example.com"
 		"STRATA_MIGRATIONS_DIR=/etc/strata/migrations", "STRATA_AUTOMIGRATE=false",
 		"STRATA_SQLITE_READERS=8", "STRATA_POSTGRES_MAX_CONNS=50",
 		"STRATA_SMTP_URL=smtp://mail:pw@relay:587", "STRATA_MAIL_FROM=noreply@example.com", "STRATA_PASSWORD_MIN_LENGTH=12", "STRATA_PASSWORD_BLOCKLIST=/etc/passwd",
+		"STRATA_REDIS_URL=rediss://app:pw@cache:6380/2", "STRATA_RATE_LIMIT=100/min burst 20",
+		"STRATA_RATE_LIMIT_USER=off", "STRATA_RATE_LIMIT_AUTH=5/10s burst 1", "STRATA_RATE_LIMIT_FAIL=closed",
+		"STRATA_TRUSTED_PROXIES=10.0.0.0/8, 192.0.2.7",
 	}
 	args := []string{
 		"--http", "0.0.0.0:9000", "--dir", "/var/lib/strata",
@@ -158,6 +175,9 @@ mail_from = "noreply@example.com"
 		"--migrations-dir", "/etc/strata/migrations", "--automigrate=false",
 		"--sqlite-readers", "8", "--postgres-max-conns", "50",
 		"--smtp-url", "smtp://mail:pw@relay:587", "--mail-from", "noreply@example.com", "--password-min-length", "12", "--password-blocklist", "/etc/passwd",
+		"--redis-url", "rediss://app:pw@cache:6380/2", "--rate-limit", "100/min burst 20",
+		"--rate-limit-user", "off", "--rate-limit-auth", "5/10s burst 1", "--rate-limit-fail", "closed",
+		"--trusted-proxies", "10.0.0.0/8, 192.0.2.7",
 	}
 	tests := []struct {
 		name string
@@ -255,6 +275,38 @@ func TestLoadErrors(t *testing.T) {
 			want: `config: smtp_url "http://relay:25" is not an smtp://[user:pass@]host:port URL (from STRATA_SMTP_URL)`},
 		{name: "mail_from missing", env: []string{"STRATA_SMTP_URL=smtp://relay:25"},
 			want: `config: mail_from "" must be an email address when smtp_url is set`},
+		{name: "redis_url scheme, password hidden", env: []string{"STRATA_REDIS_URL=http://app:s3cret@cache:6379"},
+			want: `config: redis_url "http://app:xxxxx@cache:6379" is not a redis:// or rediss:// URL, such as redis://localhost:6379/0 (from STRATA_REDIS_URL)`},
+		{name: "redis_url bare host", env: []string{"STRATA_REDIS_URL=localhost:6379"},
+			want: `config: redis_url "localhost:6379" is not a redis:// or rediss:// URL, such as redis://localhost:6379/0 (from STRATA_REDIS_URL)`},
+		{name: "redis_url without host", env: []string{"STRATA_REDIS_URL=redis://:s3cret@/0"},
+			want: `config: redis_url "redis://:xxxxx@/0" has no host; write redis://[USER:PASSWORD@]HOST:PORT[/DB] (from STRATA_REDIS_URL)`},
+		{name: "redis_url bad port", env: []string{"STRATA_REDIS_URL=redis://cache:0"},
+			want: `config: redis_url "redis://cache:0" has a port that is not a number from 1 to 65535 (from STRATA_REDIS_URL)`},
+		{name: "redis_url bad URL", env: []string{"STRATA_REDIS_URL=redis://app:s3cret@cache:port/0"},
+			want: `config: redis_url "redis://app:xxxxx@cache:port/0" is not a valid URL: invalid port ":port" after host (from STRATA_REDIS_URL)`},
+		{name: "redis_url database", env: []string{"STRATA_REDIS_URL=redis://cache:6379/cache"},
+			want: `config: redis_url "redis://cache:6379/cache" has a database that is not a number; write redis://HOST:PORT/DB with DB such as 0 (from STRATA_REDIS_URL)`},
+		{name: "rate_limit without period", env: []string{"STRATA_RATE_LIMIT=100"},
+			want: `config: rate_limit "100" is not "off" or a limit such as "100/min burst 20": missing "/" between rate and period, as in "100/min" (from STRATA_RATE_LIMIT)`},
+		{name: "rate_limit unknown unit", env: []string{"STRATA_RATE_LIMIT=100/week"},
+			want: `config: rate_limit "100/week" is not "off" or a limit such as "100/min burst 20": period: unknown unit "week" (want us, ms, s, min, h or d) (from STRATA_RATE_LIMIT)`},
+		{name: "rate_limit_user zero rate", env: []string{"STRATA_RATE_LIMIT_USER=0/s"},
+			want: `config: rate_limit_user "0/s" is not "off" or a limit such as "100/min burst 20": rate: must be at least 1 (from STRATA_RATE_LIMIT_USER)`},
+		{name: "rate_limit_auth bad burst", env: []string{"STRATA_RATE_LIMIT_AUTH=20/min burst"},
+			want: `config: rate_limit_auth "20/min burst" is not "off" or a limit such as "100/min burst 20": missing count after "burst" (from STRATA_RATE_LIMIT_AUTH)`},
+		{name: "rate_limit_auth empty", env: []string{"STRATA_RATE_LIMIT_AUTH="},
+			want: `config: rate_limit_auth "" is not "off" or a limit such as "100/min burst 20": missing "/" between rate and period, as in "100/min" (from STRATA_RATE_LIMIT_AUTH)`},
+		{name: "rate_limit too fast", env: []string{"STRATA_RATE_LIMIT=2000000/s"},
+			want: `config: rate_limit "2000000/s" is not "off" or a limit such as "100/min burst 20": 2000000 per 1s is more than one per microsecond (from STRATA_RATE_LIMIT)`},
+		{name: "rate_limit_fail", env: []string{"STRATA_RATE_LIMIT_FAIL=half-open"},
+			want: `config: rate_limit_fail "half-open" is not one of open, closed (from STRATA_RATE_LIMIT_FAIL)`},
+		{name: "trusted_proxies not an address", env: []string{"STRATA_TRUSTED_PROXIES=10.0.0.0/8, proxy.internal"},
+			want: `config: trusted_proxies "10.0.0.0/8, proxy.internal" has "proxy.internal", which is not an IP address or a CIDR such as 10.0.0.0/8 (from STRATA_TRUSTED_PROXIES)`},
+		{name: "trusted_proxies bad prefix length", env: []string{"STRATA_TRUSTED_PROXIES=10.0.0.0/33"},
+			want: `config: trusted_proxies "10.0.0.0/33" has "10.0.0.0/33", which is not an IP address or a CIDR such as 10.0.0.0/8 (from STRATA_TRUSTED_PROXIES)`},
+		{name: "file rate_limit", file: `rate_limit = "lots"`,
+			want: `config: rate_limit "lots" is not "off" or a limit such as "100/min burst 20": missing "/" between rate and period, as in "100/min" (from FILE)`},
 
 		// The same shape from flags and from the file.
 		{name: "flag log_level", args: []string{"--log-level", "verbose"},
@@ -282,11 +334,11 @@ func TestLoadErrors(t *testing.T) {
 
 		// Unknown names and bad syntax.
 		{name: "unknown file key", file: "htpp = \":8090\"\n",
-			want: `config: unknown key "htpp" in FILE (known keys: http, dir, db, log_level, log_format, metrics, metrics_http, drain_delay, nats_url, nats_listen, event_retention, shutdown_timeout, max_body_bytes, idempotency_ttl, token_ttl, migrations_dir, automigrate, sqlite_readers, postgres_max_conns, password_min_length, password_blocklist, smtp_url, mail_from)`},
+			want: `config: unknown key "htpp" in FILE (known keys: http, dir, db, log_level, log_format, metrics, metrics_http, drain_delay, nats_url, nats_listen, event_retention, shutdown_timeout, max_body_bytes, idempotency_ttl, token_ttl, migrations_dir, automigrate, sqlite_readers, postgres_max_conns, password_min_length, password_blocklist, smtp_url, mail_from, redis_url, rate_limit, rate_limit_user, rate_limit_auth, rate_limit_fail, trusted_proxies)`},
 		{name: "unknown file table", file: "[server]\nhttp = \":8090\"\n",
 			want: `config: unknown key "server" in FILE (known keys: `},
 		{name: "unknown env var", env: []string{"STRATA_HTPP=:8090"},
-			want: `config: unknown environment variable STRATA_HTPP (known: STRATA_CONFIG, STRATA_HTTP, STRATA_DIR, STRATA_DB_URL, STRATA_LOG_LEVEL, STRATA_LOG_FORMAT, STRATA_METRICS, STRATA_METRICS_HTTP, STRATA_DRAIN_DELAY, STRATA_NATS_URL, STRATA_NATS_LISTEN, STRATA_EVENT_RETENTION, STRATA_SHUTDOWN_TIMEOUT, STRATA_MAX_BODY_BYTES, STRATA_IDEMPOTENCY_TTL, STRATA_TOKEN_TTL, STRATA_MIGRATIONS_DIR, STRATA_AUTOMIGRATE, STRATA_SQLITE_READERS, STRATA_POSTGRES_MAX_CONNS, STRATA_PASSWORD_MIN_LENGTH, STRATA_PASSWORD_BLOCKLIST, STRATA_SMTP_URL, STRATA_MAIL_FROM)`},
+			want: `config: unknown environment variable STRATA_HTPP (known: STRATA_CONFIG, STRATA_HTTP, STRATA_DIR, STRATA_DB_URL, STRATA_LOG_LEVEL, STRATA_LOG_FORMAT, STRATA_METRICS, STRATA_METRICS_HTTP, STRATA_DRAIN_DELAY, STRATA_NATS_URL, STRATA_NATS_LISTEN, STRATA_EVENT_RETENTION, STRATA_SHUTDOWN_TIMEOUT, STRATA_MAX_BODY_BYTES, STRATA_IDEMPOTENCY_TTL, STRATA_TOKEN_TTL, STRATA_MIGRATIONS_DIR, STRATA_AUTOMIGRATE, STRATA_SQLITE_READERS, STRATA_POSTGRES_MAX_CONNS, STRATA_PASSWORD_MIN_LENGTH, STRATA_PASSWORD_BLOCKLIST, STRATA_SMTP_URL, STRATA_MAIL_FROM, STRATA_REDIS_URL, STRATA_RATE_LIMIT, STRATA_RATE_LIMIT_USER, STRATA_RATE_LIMIT_AUTH, STRATA_RATE_LIMIT_FAIL, STRATA_TRUSTED_PROXIES)`},
 		{name: "env name of the db key is STRATA_DB_URL", env: []string{"STRATA_DB=x.db"},
 			want: `config: unknown environment variable STRATA_DB (known: `},
 		{name: "bad TOML names the line", file: "log_level = \"debug\"\nhttp = 127.0.0.1:8090\n",
@@ -492,4 +544,68 @@ func TestLoadNATSListen(t *testing.T) {
 	if err != nil || c.NATSListen != "127.0.0.1:4333" || c.Source("nats_listen") != "STRATA_NATS_LISTEN" {
 		t.Fatalf("nats_listen: %q from %q, %v", c.NATSListen, c.Source("nats_listen"), err)
 	}
+}
+
+func TestRateLimitKeys(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Run("defaults", func(t *testing.T) {
+		c, _, err := load(t, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		anon, user, creds := c.Limits()
+		for _, tc := range []struct {
+			got  ratelimit.Limit
+			want ratelimit.Limit
+		}{
+			{anon, ratelimit.Limit{Rate: 600, Period: time.Minute, Burst: 100}},
+			{user, ratelimit.Limit{Rate: 1200, Period: time.Minute, Burst: 200}},
+			{creds, ratelimit.Limit{Rate: 30, Period: time.Minute, Burst: 15}},
+		} {
+			if tc.got != tc.want {
+				t.Errorf("limit %+v, want %+v", tc.got, tc.want)
+			}
+		}
+		if c.FailPolicy() != ratelimit.FailOpen || c.RedisURL != "" || len(c.Proxies()) != 0 {
+			t.Errorf("fail policy %v, redis %q, proxies %v", c.FailPolicy(), c.RedisURL, c.Proxies())
+		}
+	})
+	t.Run("set", func(t *testing.T) {
+		c, _, err := load(t, "", []string{
+			"STRATA_RATE_LIMIT=off", "STRATA_RATE_LIMIT_USER=5/10s burst 1", "STRATA_RATE_LIMIT_AUTH=off",
+			"STRATA_RATE_LIMIT_FAIL=closed", "STRATA_REDIS_URL=redis://localhost:6379",
+			"STRATA_TRUSTED_PROXIES= 10.1.2.3/8 ,192.0.2.7,, 2001:db8::/32, ::ffff:198.51.100.1, ::ffff:203.0.113.0/120",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		anon, user, creds := c.Limits()
+		if anon != (ratelimit.Limit{}) || creds != (ratelimit.Limit{}) {
+			t.Errorf("off limits = %+v, %+v, want zero", anon, creds)
+		}
+		if want := (ratelimit.Limit{Rate: 5, Period: 10 * time.Second, Burst: 1}); user != want {
+			t.Errorf("user limit %+v, want %+v", user, want)
+		}
+		if c.FailPolicy() != ratelimit.FailClosed {
+			t.Errorf("fail policy %v", c.FailPolicy())
+		}
+		var got []string
+		for _, p := range c.Proxies() {
+			got = append(got, p.String())
+		}
+		want := "10.0.0.0/8 192.0.2.7/32 2001:db8::/32 198.51.100.1/32 203.0.113.0/24"
+		if strings.Join(got, " ") != want {
+			t.Errorf("proxies %v, want %s", got, want)
+		}
+	})
+	t.Run("redacted", func(t *testing.T) {
+		c, _, err := load(t, "", []string{"STRATA_REDIS_URL=redis://app:s3cret@cache:6379/0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := c.Redacted()["redis_url"].(map[string]any)["value"]
+		if got != "redis://app:xxxxx@cache:6379/0" {
+			t.Errorf("redacted redis_url = %v", got)
+		}
+	})
 }

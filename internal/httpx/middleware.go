@@ -6,8 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"runtime/debug"
 	"strings"
@@ -22,6 +22,7 @@ import (
 
 	"github.com/strata-dev/strata/internal/apperr"
 	"github.com/strata-dev/strata/internal/auth"
+	"github.com/strata-dev/strata/internal/ratelimit"
 	"github.com/strata-dev/strata/internal/telemetry"
 )
 
@@ -63,6 +64,10 @@ type Observe struct {
 	// Tracer, when set, gives every request a server span, continuing the
 	// trace of a traceparent header.
 	Tracer trace.Tracer
+	// TrustedProxies are the peers whose Forwarded and X-Forwarded-For
+	// headers name the client recorded for the request (see
+	// ratelimit.ClientIP); with none, the client is the socket peer.
+	TrustedProxies []netip.Prefix
 }
 
 // httpMetrics are the metrics every request updates.
@@ -150,9 +155,9 @@ func Middleware(o Observe, next http.Handler) http.Handler {
 			ctx, span = o.Tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
 				trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.URLPath(r.URL.Path)))
 		}
-		ip, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			ip = r.RemoteAddr
+		ip := r.RemoteAddr
+		if a := ratelimit.ClientIP(r, o.TrustedProxies); a.IsValid() {
+			ip = a.String()
 		}
 		ctx = auth.WithClient(ctx, auth.Client{IP: ip, UserAgent: r.UserAgent()})
 		r = r.WithContext(ctx)

@@ -214,7 +214,9 @@ func subscribe(t *testing.T, b broker.Broker, c *collector) {
 	t.Cleanup(func() { sub.Close() })
 }
 
-func embedded(t *testing.T) *natsbroker.Broker {
+func embedded(t *testing.T) *natsbroker.Broker { return embeddedB(t) }
+
+func embeddedB(t testing.TB) *natsbroker.Broker {
 	t.Helper()
 	b, err := natsbroker.New(context.Background(), natsbroker.Config{Dir: t.TempDir()})
 	if err != nil {

@@ -102,9 +102,6 @@ func NewRelay(cfg RelayConfig) *Relay {
 			Buckets: telemetry.DurationBuckets,
 		}),
 	}
-	if cfg.Metrics != nil {
-		cfg.Metrics.MustRegister(backlogCollector{cfg.DB})
-	}
 	return r
 }
 
@@ -276,6 +273,14 @@ func (r *Relay) publishOne(ctx context.Context, row *store.OutboxRow) error {
 	r.published.Inc()
 	r.delay.Observe(time.Since(row.Created).Seconds())
 	return nil
+}
+
+// RegisterBacklog exports the events waiting in db's outbox and the age of
+// the oldest, read at each scrape; it needs no relay running.
+func RegisterBacklog(reg prometheus.Registerer, db *store.DB) {
+	if reg != nil {
+		reg.MustRegister(backlogCollector{db})
+	}
 }
 
 // backlogCollector reports the events waiting, read at each scrape.

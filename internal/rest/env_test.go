@@ -48,7 +48,9 @@ func forEachEngine(t *testing.T, f func(t *testing.T, e *testEnv)) {
 	}
 }
 
-func newEnv(t *testing.T, engine string) *testEnv {
+// newEnv builds the API over a fresh database of engine; opts adjust its
+// options before it is built.
+func newEnv(t *testing.T, engine string, opts ...func(*rest.Options)) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	db := storetest.Open(t, engine)
@@ -71,7 +73,11 @@ func newEnv(t *testing.T, engine string) *testEnv {
 	}
 	ident := identity.New(identity.Options{DB: db, Records: recs, Signer: signer, Logger: log, Now: e.clock, Mailer: mailer})
 	t.Cleanup(ident.Close)
-	h := rest.New(rest.Options{Records: recs, DB: db, Signer: signer, Identity: ident, Logger: log, MaxBodyBytes: 64 << 10, Now: e.clock})
+	o := rest.Options{Records: recs, DB: db, Signer: signer, Identity: ident, Logger: log, MaxBodyBytes: 64 << 10, Now: e.clock}
+	for _, f := range opts {
+		f(&o)
+	}
+	h := rest.New(o)
 	e.h, e.recs = h, recs
 	hash, err := auth.HashPassword(adminPassword)
 	if err != nil {

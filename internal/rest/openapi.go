@@ -70,7 +70,8 @@ func OpenAPI(cols []*schema.Collection) obj {
 			"version": "1",
 		},
 		"components": obj{
-			"schemas": schemas,
+			"schemas":   schemas,
+			"responses": obj{"TooManyRequests": tooManyRequests()},
 			"securitySchemes": obj{
 				"bearer": obj{"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
 			},
@@ -95,8 +96,23 @@ func op(id, summary string, params []any, body obj, status, result string) obj {
 		ok["content"] = obj{"application/json": obj{"schema": ref(result)}}
 	}
 	problem := obj{"description": "problem", "content": obj{"application/problem+json": obj{"schema": ref("Problem")}}}
-	o["responses"] = obj{status: ok, "default": problem}
+	o["responses"] = obj{status: ok, "429": obj{"$ref": "#/components/responses/TooManyRequests"}, "default": problem}
 	return o
+}
+
+// tooManyRequests is the answer of a request over its rate limit, with
+// the fields of draft-ietf-httpapi-ratelimit-headers.
+func tooManyRequests() obj {
+	header := func(typ, desc string) obj { return obj{"description": desc, "schema": obj{"type": typ}} }
+	return obj{
+		"description": "the caller's rate limit is spent; retry after Retry-After seconds",
+		"headers": obj{
+			"Retry-After":      header("integer", "seconds until the request would be allowed"),
+			"RateLimit-Policy": header("string", `the limit, such as "user";q=1200;w=60: q requests per w seconds`),
+			"RateLimit":        header("string", `the state, such as "user";r=0;t=10: r requests left, t seconds until the full quota is back`),
+		},
+		"content": obj{"application/problem+json": obj{"schema": ref("Problem")}},
+	}
 }
 
 func listParameters() []any {

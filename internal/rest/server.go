@@ -4,6 +4,7 @@ package rest
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -40,7 +41,16 @@ type Options struct {
 	MetricsHandler http.Handler
 	// Tracer, when set, traces every request.
 	Tracer trace.Tracer
-	Now    func() time.Time
+	// Realtime returns the node's realtime hub, or nil while it is not
+	// running.
+	Realtime func() Realtime
+	// RateLimits limits how many requests each client may make; the zero
+	// value limits nothing.
+	RateLimits RateLimits
+	// TrustedProxies are the peers whose Forwarded and X-Forwarded-For
+	// headers name the client, for rate limits and the audit log.
+	TrustedProxies []netip.Prefix
+	Now            func() time.Time
 }
 
 // API is the REST API's handler.
@@ -53,6 +63,8 @@ type API struct {
 	maxBody  int64
 	tokenTTL time.Duration
 	health   *telemetry.Health
+	limits   *limiter // nil: no rate limits
+	realtime func() Realtime
 	now      func() time.Time
 	// dummyHash is checked against when an email is unknown, so that a
 	// login takes as long whether or not the account exists. It is made on
@@ -79,7 +91,8 @@ func New(o Options) http.Handler {
 		return h
 	})
 	a := &API{recs: o.Records, db: o.DB, signer: o.Signer, ident: o.Identity, log: o.Logger, maxBody: o.MaxBodyBytes,
-		tokenTTL: o.TokenTTL, health: o.Health, now: o.Now, dummyHash: dummy}
+		tokenTTL: o.TokenTTL, health: o.Health, realtime: o.Realtime, now: o.Now, dummyHash: dummy,
+		limits: newLimiter(o.RateLimits, o.TrustedProxies, o.Metrics, o.Logger)}
 	if a.health == nil {
 		a.health = telemetry.NewHealth(0)
 	}
@@ -88,32 +101,35 @@ func New(o Options) http.Handler {
 	if o.MetricsHandler != nil {
 		mux.Handle("GET /metrics", o.MetricsHandler)
 	}
-	return httpx.Middleware(httpx.Observe{Log: o.Logger, Metrics: o.Metrics, Tracer: o.Tracer},
+	return httpx.Middleware(httpx.Observe{Log: o.Logger, Metrics: o.Metrics, Tracer: o.Tracer, TrustedProxies: o.TrustedProxies},
 		a.authenticate(httpx.Problems(mux)))
 }
 
+// routes registers every route. Routes wrapped by credential form the
+// "auth" rate-limit group; those wrapped by handle, superuser and
+// recordAccess the "api" group; the others are never limited.
 func (a *API) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)
-	mux.Handle("POST /api/v1/admin/login", a.handle(a.adminLogin))
+	mux.Handle("POST /api/v1/admin/login", a.credential(a.adminLogin))
 	mux.Handle("GET /api/v1/openapi.json", a.handle(a.openAPI))
 	mux.Handle("GET /.well-known/jwks.json", a.handle(a.jwks))
 
-	mux.Handle("POST /api/v1/auth/{collection}/register", a.handle(a.register))
-	mux.Handle("POST /api/v1/auth/{collection}/login", a.handle(a.login))
-	mux.Handle("POST /api/v1/auth/{collection}/refresh", a.handle(a.refresh))
+	mux.Handle("POST /api/v1/auth/{collection}/register", a.credential(a.register))
+	mux.Handle("POST /api/v1/auth/{collection}/login", a.credential(a.login))
+	mux.Handle("POST /api/v1/auth/{collection}/refresh", a.credential(a.refresh))
 	mux.Handle("POST /api/v1/auth/{collection}/logout", a.handle(a.logout))
 	mux.Handle("GET /api/v1/auth/{collection}/me", a.handle(a.me))
-	mux.Handle("POST /api/v1/auth/{collection}/password/reset/request", a.handle(a.resetRequest))
-	mux.Handle("POST /api/v1/auth/{collection}/password/reset/confirm", a.handle(a.resetConfirm))
-	mux.Handle("POST /api/v1/auth/{collection}/verify/request", a.handle(a.verifyRequest))
-	mux.Handle("POST /api/v1/auth/{collection}/verify/confirm", a.handle(a.verifyConfirm))
+	mux.Handle("POST /api/v1/auth/{collection}/password/reset/request", a.credential(a.resetRequest))
+	mux.Handle("POST /api/v1/auth/{collection}/password/reset/confirm", a.credential(a.resetConfirm))
+	mux.Handle("POST /api/v1/auth/{collection}/verify/request", a.credential(a.verifyRequest))
+	mux.Handle("POST /api/v1/auth/{collection}/verify/confirm", a.credential(a.verifyConfirm))
 	mux.Handle("GET /api/v1/auth/{collection}/oauth2/{provider}", a.handle(a.oauthStart))
 	mux.Handle("GET /api/v1/auth/{collection}/oauth2/{provider}/callback", a.handle(a.oauthCallback))
 	mux.Handle("POST /api/v1/auth/{collection}/mfa/enroll", a.handle(a.mfaEnroll))
 	mux.Handle("POST /api/v1/auth/{collection}/mfa/confirm", a.handle(a.mfaConfirm))
 	mux.Handle("POST /api/v1/auth/{collection}/mfa/disable", a.handle(a.mfaDisable))
-	mux.Handle("POST /api/v1/auth/{collection}/mfa/verify", a.handle(a.mfaVerify))
+	mux.Handle("POST /api/v1/auth/{collection}/mfa/verify", a.credential(a.mfaVerify))
 	mux.Handle("GET /api/v1/auth/{collection}/sessions", a.handle(a.sessions))
 	mux.Handle("DELETE /api/v1/auth/{collection}/sessions", a.handle(a.revokeAllSessions))
 	mux.Handle("DELETE /api/v1/auth/{collection}/sessions/{id}", a.handle(a.revokeSession))
@@ -130,6 +146,8 @@ func (a *API) routes(mux *http.ServeMux) {
 
 	// Until per-collection access rules exist, records are for superusers
 	// only: everyone else is denied.
+	mux.Handle("GET /api/v1/realtime", a.handle(a.realtimeSSE))
+	mux.Handle("GET /api/v1/realtime/ws", a.handle(a.realtimeWS))
 	mux.Handle("GET /api/v1/collections/{name}/records", a.recordAccess(a.listRecords))
 	mux.Handle("POST /api/v1/collections/{name}/records", a.recordAccess(a.createRecord))
 	mux.Handle("GET /api/v1/collections/{name}/records/{id}", a.recordAccess(a.getRecord))
@@ -141,9 +159,20 @@ func (a *API) routes(mux *http.ServeMux) {
 // handlerFunc is a handler that returns its error for one place to write.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-func (a *API) handle(h handlerFunc) http.Handler {
+// handle serves h in the "api" rate-limit group.
+func (a *API) handle(h handlerFunc) http.Handler { return a.serve(groupAPI, h) }
+
+// credential serves h, a route that takes a credential or sends an email,
+// in the "auth" rate-limit group: a tighter budget per client address.
+func (a *API) credential(h handlerFunc) http.Handler { return a.serve(groupAuth, h) }
+
+func (a *API) serve(group string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
+		err := a.limits.check(w, r, group)
+		if err == nil {
+			err = h(w, r)
+		}
+		if err != nil {
 			httpx.Error(w, r, a.log, err)
 		}
 	})
@@ -155,6 +184,13 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
 		key := r.Header.Get("X-API-Key")
+		// Browsers cannot set headers on EventSource and WebSocket
+		// requests: realtime also takes the token as access_token.
+		if h == "" && strings.HasPrefix(r.URL.Path, "/api/v1/realtime") {
+			if t := r.URL.Query().Get("access_token"); t != "" {
+				h = "Bearer " + t
+			}
+		}
 		if scheme, token, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") && strings.HasPrefix(token, "sk_") {
 			key = token
 		}

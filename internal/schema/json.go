@@ -211,3 +211,56 @@ func writeJSON(b *bytes.Buffer, s string) {
 	b.WriteString(s[start:])
 	b.WriteByte('"')
 }
+
+// ParseInternalJSON reads a record written by AppendInternalJSON. Fields
+// the collection no longer has are ignored and fields it has gained are
+// null, so a record written before a schema change still reads.
+func (c *Collection) ParseInternalJSON(data []byte) (*Record, error) {
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal(data, &body); err != nil {
+		return nil, fmt.Errorf("record of %s: %w", c.Name, err)
+	}
+	r := &Record{Collection: c, Values: make(Values, len(body))}
+	if err := json.Unmarshal(body[FieldID], &r.ID); err != nil || r.ID == "" {
+		return nil, fmt.Errorf("record of %s: no id", c.Name)
+	}
+	for _, k := range []string{FieldCreated, FieldUpdated} {
+		var s string
+		if raw, ok := body[k]; ok {
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return nil, fmt.Errorf("record of %s: %s: %w", c.Name, k, err)
+			}
+		}
+		t, _ := time.Parse(TimeLayout, s)
+		if k == FieldCreated {
+			r.Created = t
+		} else {
+			r.Updated = t
+		}
+		delete(body, k)
+	}
+	delete(body, FieldID)
+	if !c.HasFields() {
+		for k, raw := range body {
+			var v any
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return nil, fmt.Errorf("record of %s: %s: %w", c.Name, k, err)
+			}
+			r.Values[k] = v
+		}
+		return r, nil
+	}
+	for _, f := range c.Fields {
+		raw, ok := body[f.Name]
+		if !ok || string(raw) == "null" {
+			r.Values[f.Name] = nil
+			continue
+		}
+		v, fe := f.Value(raw)
+		if fe != nil {
+			return nil, fmt.Errorf("record of %s: %s: %s", c.Name, f.Name, fe.Message)
+		}
+		r.Values[f.Name] = v
+	}
+	return r, nil
+}

@@ -19,7 +19,7 @@ import (
 // event.
 
 func outboxDDL(d sqldb.Dialect) []string {
-	seq := "seq INTEGER PRIMARY KEY AUTOINCREMENT"
+	seq := "seq INTEGER PRIMARY KEY"
 	if d == sqldb.Postgres {
 		seq = "seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
 	}
