@@ -436,6 +436,9 @@ type Principal struct {
 	// bound what it may do. Nil Scopes: no bound beyond the role.
 	KeyID  string
 	Scopes map[string][]string
+	// RateLimit is the API key's own request limit, such as
+	// "100/min burst 20"; "" means the default for users.
+	RateLimit string
 }
 
 // Allows reports whether p's scopes let it run op on the records of

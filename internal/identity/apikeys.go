@@ -14,6 +14,7 @@ import (
 	"github.com/strata-dev/strata/internal/apperr"
 	"github.com/strata-dev/strata/internal/audit"
 	"github.com/strata-dev/strata/internal/auth"
+	"github.com/strata-dev/strata/internal/ratelimit"
 	"github.com/strata-dev/strata/internal/schema"
 	"github.com/strata-dev/strata/internal/store"
 )
@@ -34,16 +35,18 @@ type Scope struct {
 
 // KeyInfo describes a key; Key is set only in the answer that creates it.
 type KeyInfo struct {
-	ID       string     `json:"id"`
-	Prefix   string     `json:"prefix"`
-	Key      string     `json:"key,omitempty"`
-	Name     string     `json:"name"`
-	Owner    string     `json:"owner"`
-	Scopes   []Scope    `json:"scopes"`
-	Created  time.Time  `json:"created"`
-	Expires  *time.Time `json:"expires"`
-	LastUsed *time.Time `json:"last_used"`
-	Revoked  *time.Time `json:"revoked"`
+	ID     string  `json:"id"`
+	Prefix string  `json:"prefix"`
+	Key    string  `json:"key,omitempty"`
+	Name   string  `json:"name"`
+	Owner  string  `json:"owner"`
+	Scopes []Scope `json:"scopes"`
+	// RateLimit is the key's own request limit; "" means the default.
+	RateLimit string     `json:"rate_limit"`
+	Created   time.Time  `json:"created"`
+	Expires   *time.Time `json:"expires"`
+	LastUsed  *time.Time `json:"last_used"`
+	Revoked   *time.Time `json:"revoked"`
 }
 
 func ownerOf(p *auth.Principal) (string, error) {
@@ -60,7 +63,7 @@ func ownerOf(p *auth.Principal) (string, error) {
 
 // CreateKey makes an API key for the caller, which acts as the caller
 // within scopes (nil: everything the caller may do).
-func (s *Service) CreateKey(ctx context.Context, p *auth.Principal, name string, scopes []Scope, expires *time.Time) (*KeyInfo, error) {
+func (s *Service) CreateKey(ctx context.Context, p *auth.Principal, name string, scopes []Scope, expires *time.Time, rateLimit string) (*KeyInfo, error) {
 	owner, err := ownerOf(p)
 	if err != nil {
 		return nil, err
@@ -84,6 +87,11 @@ func (s *Service) CreateKey(ctx context.Context, p *auth.Principal, name string,
 			}
 		}
 	}
+	if rateLimit = strings.TrimSpace(rateLimit); rateLimit != "" {
+		if _, err := ratelimit.ParseLimit(rateLimit); err != nil {
+			ve.Errors = append(ve.Errors, schema.FieldError{Field: "rate_limit", Code: "invalid_value", Message: err.Error()})
+		}
+	}
 	now := s.o.Now().UTC()
 	if expires != nil && !expires.After(now) {
 		ve.Errors = append(ve.Errors, schema.FieldError{Field: "expires", Code: "invalid_value", Message: "expires must be in the future"})
@@ -98,7 +106,7 @@ func (s *Service) CreateKey(ctx context.Context, p *auth.Principal, name string,
 	id := randomID()
 	key := keyPrefix + id + "_" + newToken()
 	k := &store.APIKey{ID: id, Hash: hashToken(key), OwnerCollection: owner, OwnerID: p.ID, Name: name,
-		Scopes: string(scopeJSON), Created: now, Expires: expires}
+		Scopes: string(scopeJSON), RateLimit: rateLimit, Created: now, Expires: expires}
 	err = s.o.DB.Write(ctx, func(tx *store.Tx) error {
 		if err := store.InsertAPIKey(ctx, tx, k); err != nil {
 			return err
@@ -116,7 +124,7 @@ func (s *Service) CreateKey(ctx context.Context, p *auth.Principal, name string,
 func keyInfo(k *store.APIKey) *KeyInfo {
 	var scopes []Scope
 	json.Unmarshal([]byte(k.Scopes), &scopes)
-	return &KeyInfo{ID: k.ID, Prefix: keyPrefix + k.ID, Name: k.Name, Owner: k.OwnerCollection + "/" + k.OwnerID, Scopes: scopes,
+	return &KeyInfo{ID: k.ID, Prefix: keyPrefix + k.ID, Name: k.Name, Owner: k.OwnerCollection + "/" + k.OwnerID, Scopes: scopes, RateLimit: k.RateLimit,
 		Created: k.Created, Expires: k.Expires, LastUsed: k.LastUsed, Revoked: k.Revoked}
 }
 
@@ -192,7 +200,8 @@ func (s *Service) AuthenticateKey(ctx context.Context, key string) (*auth.Princi
 			return nil, err
 		}
 	}
-	p := &auth.Principal{ID: k.OwnerID, Role: auth.RoleUser, Collection: k.OwnerCollection, KeyID: id, Scopes: map[string][]string{}}
+	p := &auth.Principal{ID: k.OwnerID, Role: auth.RoleUser, Collection: k.OwnerCollection, KeyID: id, Scopes: map[string][]string{},
+		RateLimit: k.RateLimit}
 	if k.OwnerCollection == "_superusers" {
 		p.Role, p.Collection = auth.RoleSuperuser, ""
 	}

@@ -143,9 +143,10 @@ func (a *API) revokeAllSessions(w http.ResponseWriter, r *http.Request) error {
 }
 
 type keyRequest struct {
-	Name    string           `json:"name"`
-	Scopes  []identity.Scope `json:"scopes"`
-	Expires *time.Time       `json:"expires"`
+	Name      string           `json:"name"`
+	Scopes    []identity.Scope `json:"scopes"`
+	Expires   *time.Time       `json:"expires"`
+	RateLimit string           `json:"rate_limit"`
 }
 
 func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
@@ -157,7 +158,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.DecodeStrict(body, &req); err != nil {
 		return err
 	}
-	k, err := a.ident.CreateKey(r.Context(), auth.PrincipalFrom(r.Context()), req.Name, req.Scopes, req.Expires)
+	k, err := a.ident.CreateKey(r.Context(), auth.PrincipalFrom(r.Context()), req.Name, req.Scopes, req.Expires, req.RateLimit)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,6 +73,9 @@ type limiter struct {
 	failures                                       prometheus.Counter
 	// warned is set once the untrusted forwarding headers are logged.
 	warned atomic.Bool
+	// keyLimits holds the policies of API keys with limits of their own,
+	// by limit text.
+	keyLimits sync.Map
 }
 
 func newLimiter(o RateLimits, trusted []netip.Prefix, reg prometheus.Registerer, log *slog.Logger) *limiter {
@@ -102,6 +106,20 @@ func newLimiter(o RateLimits, trusted []netip.Prefix, reg prometheus.Registerer,
 	}
 }
 
+// keyPolicy is the policy of an API key with a limit of its own; parsed
+// limits are kept, as keys are few and their limits change only with them.
+func (l *limiter) keyPolicy(limit string) *policy {
+	if v, ok := l.keyLimits.Load(limit); ok {
+		return v.(*policy)
+	}
+	pol := &policy{name: "key", who: "for this API key", limit: l.key.limit}
+	if lim, err := ratelimit.ParseLimit(limit); err == nil {
+		pol.limit = lim
+	}
+	l.keyLimits.Store(limit, pol)
+	return pol
+}
+
 // check counts r against its budget in group, sets the RateLimit fields
 // on w and returns the error to answer with when r may not proceed. A nil
 // limiter allows everything.
@@ -122,6 +140,9 @@ func (l *limiter) check(w http.ResponseWriter, r *http.Request, group string) er
 		pol = &l.anon
 	case p.KeyID != "":
 		pol, key = &l.key, group+":key:"+p.KeyID
+		if p.RateLimit != "" {
+			pol = l.keyPolicy(p.RateLimit)
+		}
 	case p.IsSuperuser():
 		pol, key = &l.user, group+":superuser:"+p.ID
 	default:

@@ -464,3 +464,40 @@ func TestAuditClientBehindProxy(t *testing.T) {
 		t.Errorf("audit IPs %v, want [203.0.113.5 192.0.2.9]", ips)
 	}
 }
+
+// TestRateLimitPerKey: an API key may carry a limit of its own, which
+// replaces the users' default for it; a bad one is refused with the field
+// named.
+func TestRateLimitPerKey(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			e := newEnv(t, "sqlite", withLimits(t, be.make(t), "off", "3/min", "off"))
+			const path = "/api/v1/collections"
+			p := e.request("POST", "/api/v1/keys", map[string]any{"name": "bad", "rate_limit": "lots"}).problem(400)
+			if errs, _ := p["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["field"] != "rate_limit" {
+				t.Errorf("bad rate_limit: %v", p)
+			}
+			created := e.request("POST", "/api/v1/keys", map[string]any{"name": "batch", "rate_limit": "5/min burst 5"}).status(201).json()
+			if created["rate_limit"] != "5/min burst 5" {
+				t.Errorf("created key: %v", created)
+			}
+			fast := created["key"].(string)
+			plain := e.request("POST", "/api/v1/keys", map[string]any{"name": "plain"}).status(201).json()["key"].(string)
+			for want := 4; want >= 0; want-- {
+				res := e.send("GET", path, nil, "X-API-Key", fast).status(200)
+				if got := res.remaining("key"); got != want {
+					t.Errorf("key with its own limit: remaining %d, want %d", got, want)
+				}
+			}
+			res := e.send("GET", path, nil, "X-API-Key", fast)
+			res.denied("key")
+			if !strings.Contains(res.json()["detail"].(string), "for this API key") {
+				t.Errorf("detail %s", res.Body)
+			}
+			// A key without a limit of its own keeps the users' default.
+			if got := e.send("GET", path, nil, "X-API-Key", plain).status(200).remaining("user"); got != 2 {
+				t.Errorf("plain key remaining %d, want 2", got)
+			}
+		})
+	}
+}

@@ -20,13 +20,14 @@ type APIKey struct {
 	OwnerID         string
 	Name            string
 	Scopes          string // JSON
+	RateLimit       string // the key's own request limit; "" for the default
 	Created         time.Time
 	Expires         *time.Time
 	LastUsed        *time.Time
 	Revoked         *time.Time
 }
 
-const apiKeyColumns = `id, hash, owner_collection, owner_id, name, scopes, created, expires, last_used, revoked`
+const apiKeyColumns = `id, hash, owner_collection, owner_id, name, scopes, rate_limit, created, expires, last_used, revoked`
 
 // InsertAPIKey stores a new key.
 func InsertAPIKey(ctx context.Context, tx *Tx, k *APIKey) error {
@@ -35,8 +36,8 @@ func InsertAPIKey(ctx context.Context, tx *Tx, k *APIKey) error {
 	if k.Expires != nil {
 		expires = stamp(*k.Expires)
 	}
-	stmt := fmt.Sprintf(`INSERT INTO _api_keys (id, hash, owner_collection, owner_id, name, scopes, created, expires) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)`,
-		a.Add(k.ID), a.Add(k.Hash), a.Add(k.OwnerCollection), a.Add(k.OwnerID), a.Add(k.Name), a.Add(k.Scopes), a.Add(stamp(k.Created)), a.Add(expires))
+	stmt := fmt.Sprintf(`INSERT INTO _api_keys (id, hash, owner_collection, owner_id, name, scopes, rate_limit, created, expires) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)`,
+		a.Add(k.ID), a.Add(k.Hash), a.Add(k.OwnerCollection), a.Add(k.OwnerID), a.Add(k.Name), a.Add(k.Scopes), a.Add(k.RateLimit), a.Add(stamp(k.Created)), a.Add(expires))
 	if _, err := tx.ExecContext(ctx, stmt, a.Values...); err != nil {
 		return fmt.Errorf("insert api key: %w", err)
 	}
@@ -47,7 +48,7 @@ func scanAPIKey(sc interface{ Scan(...any) error }) (*APIKey, error) {
 	var k APIKey
 	var created string
 	var expires, lastUsed, revoked sql.NullString
-	if err := sc.Scan(&k.ID, &k.Hash, &k.OwnerCollection, &k.OwnerID, &k.Name, &k.Scopes, &created, &expires, &lastUsed, &revoked); err != nil {
+	if err := sc.Scan(&k.ID, &k.Hash, &k.OwnerCollection, &k.OwnerID, &k.Name, &k.Scopes, &k.RateLimit, &created, &expires, &lastUsed, &revoked); err != nil {
 		return nil, err
 	}
 	k.Created, _ = time.Parse(schema.TimeLayout, created)

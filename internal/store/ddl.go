@@ -64,6 +64,7 @@ var systemTables = []string{
 		owner_id TEXT NOT NULL,
 		name TEXT NOT NULL,
 		scopes TEXT NOT NULL,
+		rate_limit TEXT NOT NULL DEFAULT '',
 		created TEXT NOT NULL,
 		expires TEXT,
 		last_used TEXT,
@@ -98,6 +99,12 @@ var systemTables = []string{
 		updated TEXT NOT NULL)`,
 }
 
+// systemColumns are columns added to system tables after their first
+// release; databases made before get them at start.
+var systemColumns = []struct{ table, column, ddl string }{
+	{"_api_keys", "rate_limit", "TEXT NOT NULL DEFAULT ''"},
+}
+
 func (db *DB) createSystemTables(ctx context.Context) error {
 	return db.Write(ctx, func(tx *Tx) error {
 		for _, stmt := range append(systemTables, outboxDDL(db.dialect)...) {
@@ -105,8 +112,29 @@ func (db *DB) createSystemTables(ctx context.Context) error {
 				return err
 			}
 		}
+		for _, c := range systemColumns {
+			if err := addColumn(ctx, tx, c.table, c.column, c.ddl); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
+}
+
+// addColumn adds a column to a table unless it has it.
+func addColumn(ctx context.Context, tx *Tx, table, column, ddl string) error {
+	if tx.Dialect == sqldb.Postgres {
+		_, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s %s", table, column, ddl))
+		return err
+	}
+	var n int
+	a := args(tx.Dialect)
+	err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM pragma_table_info("+a.Add(table)+") WHERE name = "+a.Add(column), a.Values...).Scan(&n)
+	if err != nil || n > 0 {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", table, column, ddl))
+	return err
 }
 
 // columnType is the SQL type of a field's column.
