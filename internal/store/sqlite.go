@@ -42,7 +42,7 @@ func openSQLite(ctx context.Context, p Params) (*DB, error) {
 		}
 		return "file:" + p.Path + "?" + q.Encode()
 	}
-	writer, err := sql.Open("sqlite", dsn("_txlock", "immediate"))
+	writer, err := openSQLiteDB(dsn("_txlock", "immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
@@ -55,7 +55,7 @@ func openSQLite(ctx context.Context, p Params) (*DB, error) {
 		writer.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", p.Path, err)
 	}
-	reader, err := sql.Open("sqlite", dsn("_pragma", "query_only(1)"))
+	reader, err := openSQLiteDB(dsn("_pragma", "query_only(1)"))
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("store: open sqlite readers: %w", err)
@@ -65,6 +65,16 @@ func openSQLite(ctx context.Context, p Params) (*DB, error) {
 	reader.SetConnMaxIdleTime(0)
 	reader.SetConnMaxLifetime(0)
 	return &DB{dialect: sqldb.SQLite, writer: writer, reader: reader, batch: newBatcher(writer)}, nil
+}
+
+// openSQLiteDB returns a pool of SQLite connections on dsn, each with a
+// cache of prepared statements (see stmtcache.go).
+func openSQLiteDB(dsn string) (*sql.DB, error) {
+	c, err := sqlite.NewConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(stmtCacheConnector{Connector: c, size: stmtCacheSize}), nil
 }
 
 var sqliteUniqueRE = regexp.MustCompile(`UNIQUE constraint failed: [^.\s]+\.([A-Za-z0-9_]+)`)
