@@ -82,6 +82,9 @@ func serve(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
+	if cfg.HasRole("gateway") {
+		return app.ServeGateway(ctx, cfg, app.NewLogger(cfg, e.stderr))
+	}
 	// The banner is for people: it goes with text logs, while JSON logs
 	// carry the same as one line.
 	var banner io.Writer

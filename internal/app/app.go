@@ -20,8 +20,12 @@ import (
 
 	"github.com/strata-dev/strata/internal/auth"
 	natsbroker "github.com/strata-dev/strata/internal/broker/nats"
+	"github.com/strata-dev/strata/internal/cache"
+	memorycache "github.com/strata-dev/strata/internal/cache/memory"
+	rediscache "github.com/strata-dev/strata/internal/cache/redis"
 	"github.com/strata-dev/strata/internal/config"
 	"github.com/strata-dev/strata/internal/identity"
+	"github.com/strata-dev/strata/internal/jobs"
 	"github.com/strata-dev/strata/internal/outbox"
 	"github.com/strata-dev/strata/internal/ratelimit"
 	"github.com/strata-dev/strata/internal/ratelimit/memory"
@@ -53,11 +57,15 @@ type App struct {
 	// Redis or no limit is on; redis is the client of redis_url.
 	limiter *memory.Limiter
 	redis   *goredis.Client
+	// cache holds the records of collections with a cache policy; nil
+	// when the cache is off.
+	cache cache.Cache
 
 	// broker and relay run while Serve does.
 	broker *natsbroker.Broker
 	relay  atomic.Pointer[outbox.Relay]
 	hub    atomic.Pointer[realtime.Hub]
+	jobs   *jobs.Service
 }
 
 // NewLogger builds the logger the configuration asks for.
@@ -113,6 +121,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opti
 	a := &App{cfg: cfg, log: log, db: db, metrics: reg, registerer: metrics, tracing: tracing,
 		health: telemetry.NewHealth(2 * time.Second), banner: o.Banner}
 	if err := a.build(ctx); err != nil {
+		if a.cache != nil {
+			a.cache.Close()
+		}
+		if a.redis != nil {
+			a.redis.Close()
+		}
 		db.Close()
 		_ = tracing.Shutdown(ctx)
 		return nil, err
@@ -132,9 +146,13 @@ func (a *App) build(ctx context.Context) error {
 			r.Notify()
 		}
 	}}
+	if err := a.openCache(); err != nil {
+		return err
+	}
 	recs, err := records.New(ctx, records.Options{Events: events,
 		DB: a.db, Secret: signer.Secret("cursor"), MigrationsDir: a.cfg.MigrationsPath(),
 		IdempotencyTTL: a.cfg.IdempotencyTTL, Logger: a.log,
+		Cache: a.cache, Metrics: a.registerer, FlushInterval: a.cfg.CacheFlushInterval,
 	})
 	if err != nil {
 		return err
@@ -183,7 +201,14 @@ func (a *App) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	js, err := jobs.New(jobs.Config{DB: a.db, Logger: a.log, Metrics: a.registerer,
+		Queues: map[string]int{"default": a.cfg.JobWorkers}})
+	if err != nil {
+		return fmt.Errorf("open the job queue: %w", err)
+	}
+	a.jobs = js
 	a.handler = rest.New(rest.Options{
+		Jobs:    jobs.Handler(js, a.log, rest.SuperusersOnly("_jobs")),
 		Records: recs, DB: a.db, Signer: signer, Identity: ident, Logger: a.log,
 		MaxBodyBytes: a.cfg.MaxBodyBytes, TokenTTL: a.cfg.TokenTTL, Health: a.health,
 		Metrics: a.registerer, MetricsHandler: metricsHandler, Tracer: a.tracing.Tracer("strata/http"),
@@ -212,7 +237,7 @@ func (a *App) rateLimits() (rest.RateLimits, error) {
 		rl.Limiter = a.limiter
 		return rl, nil
 	}
-	client, err := newRedisClient(a.cfg.RedisURL)
+	client, err := a.redisClient()
 	if err != nil {
 		return rl, err
 	}
@@ -227,10 +252,8 @@ func (a *App) rateLimits() (rest.RateLimits, error) {
 			}
 		}})
 	if err != nil {
-		client.Close()
 		return rl, err
 	}
-	a.redis = client
 	// With rate_limit_fail=open a node serves without Redis, so an outage
 	// must not take every node out of the load balancer at once; with
 	// closed it refuses requests, and is not ready.
@@ -239,6 +262,46 @@ func (a *App) rateLimits() (rest.RateLimits, error) {
 	}
 	rl.Limiter = lim
 	return rl, nil
+}
+
+// redisClient returns the one client of redis_url that the rate limiter
+// and the cache share, made on first use; App.Close closes it.
+func (a *App) redisClient() (*goredis.Client, error) {
+	if a.redis != nil {
+		return a.redis, nil
+	}
+	client, err := newRedisClient(a.cfg.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	a.redis = client
+	return client, nil
+}
+
+// openCache opens the cache the configuration names (see the cache key):
+// in this process, or in Redis, shared by every node. An unreachable
+// Redis does not fail requests, which read the database meanwhile, so the
+// cache is no readiness check.
+func (a *App) openCache() error {
+	switch a.cfg.CacheBackend() {
+	case "memory":
+		c, err := memorycache.New(memorycache.Config{MaxBytes: a.cfg.CacheBytes()})
+		if err != nil {
+			return err
+		}
+		a.cache = c
+	case "redis":
+		client, err := a.redisClient()
+		if err != nil {
+			return err
+		}
+		c, err := rediscache.New(rediscache.Config{Client: client})
+		if err != nil {
+			return err
+		}
+		a.cache = c
+	}
+	return nil
 }
 
 // newRedisClient returns a client of the Redis at url (redis:// or
@@ -294,13 +357,22 @@ func (a *App) Records() *records.Service { return a.recs }
 // DB is the database.
 func (a *App) DB() *store.DB { return a.db }
 
-// Close waits for emails being sent, stops the rate limiter, exports the
-// last spans and closes the database.
+// Close waits for emails being sent, writes pending write-back
+// increments, stops the rate limiter and the cache, exports the last
+// spans and closes the database.
 func (a *App) Close() error {
 	if a.ident != nil {
 		a.ident.Close()
 	}
 	var errs []error
+	if a.recs != nil {
+		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		errs = append(errs, a.recs.Close(fctx))
+		cancel()
+	}
+	if a.cache != nil {
+		errs = append(errs, a.cache.Close())
+	}
 	if a.limiter != nil {
 		errs = append(errs, a.limiter.Close())
 	}
@@ -334,14 +406,37 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if !a.cfg.Metrics {
 		metricsURL = ""
 	}
-	stopEvents, err := a.startEvents(ctx)
-	if err != nil {
-		for _, l := range listeners {
-			l.Close()
+	// An api node relays events and serves realtime; a worker node runs
+	// jobs. Either answers /healthz, /readyz and /metrics.
+	if a.cfg.HasRole("api") {
+		stopEvents, err := a.startEvents(ctx)
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return err
 		}
-		return err
+		defer stopEvents()
+	} else {
+		servers[0].Handler = a.opsHandler()
 	}
-	defer stopEvents()
+	if a.cfg.HasRole("worker") {
+		if err := a.jobs.Start(ctx); err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return fmt.Errorf("start the job workers: %w", err)
+		}
+		defer func() {
+			// Running jobs get the shutdown timeout to finish; the rest go
+			// back to the queue for another worker.
+			sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+			defer cancel()
+			if err := a.jobs.Stop(sctx); err != nil {
+				a.log.Warn("job workers stopped before their jobs finished; the jobs go back to the queue", "err", err)
+			}
+		}()
+	}
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
 	go a.pruneLoop(bg)
@@ -383,7 +478,33 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			errs = append(errs, err)
 		}
 	}
+	// Write the increments taken so far while the relay still runs, so
+	// their events are published too; Close writes any taken later.
+	if err := a.recs.Flush(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("shutdown: %w", err))
+	}
 	return errors.Join(errs...)
+}
+
+// Jobs is the job queue: programs that embed Strata register kinds and
+// schedules on it and enqueue jobs, in a transaction of their own or of a
+// record change.
+func (a *App) Jobs() *jobs.Service { return a.jobs }
+
+// opsHandler serves what a node without the api role answers: health and
+// metrics.
+func (a *App) opsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		a.handler.ServeHTTP(w, r)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		a.handler.ServeHTTP(w, r)
+	})
+	if a.cfg.Metrics && a.cfg.MetricsHTTP == "" {
+		mux.Handle("GET /metrics", telemetry.MetricsHandler(a.metrics, a.log))
+	}
+	return mux
 }
 
 // startEvents starts the broker (the embedded NATS server, or a connection

@@ -28,7 +28,16 @@ type serving struct {
 
 func serve(t testing.TB, engine string, edit ...func(*config.Config)) *serving {
 	t.Helper()
+	return serveWith(t, engine, nil, edit...)
+}
+
+// serveWith is serve with prepare run on the app before it serves.
+func serveWith(t testing.TB, engine string, prepare func(*App), edit ...func(*config.Config)) *serving {
+	t.Helper()
 	ta := newTestApp(t, engine, edit...)
+	if prepare != nil {
+		prepare(ta.app)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +53,7 @@ func serve(t testing.TB, engine string, edit ...func(*config.Config)) *serving {
 	})
 	s := &serving{testApp: ta, url: "http://" + ln.Addr().String()}
 	deadline := time.Now().Add(10 * time.Second)
-	for ta.app.hub.Load() == nil {
+	for ta.app.cfg.HasRole("api") && ta.app.hub.Load() == nil {
 		if time.Now().After(deadline) {
 			t.Fatal("realtime did not start")
 		}

@@ -17,35 +17,47 @@ import (
 
 // Config is the validated configuration of one Strata process.
 type Config struct {
-	HTTP              string        // address to listen on, host:port
-	Dir               string        // data directory
-	DB                string        // "" (SQLite in Dir), postgres:// URL, sqlite:PATH or a file path
-	LogLevel          string        // debug, info, warn or error
-	LogFormat         string        // auto, text or json
-	Metrics           bool          // serve /metrics
-	MetricsHTTP       string        // separate address for /metrics; "" means HTTP
-	DrainDelay        time.Duration // readiness fails this long before the listener closes
-	NATSURL           string        // external NATS servers; "" runs the embedded one
-	NATSListen        string        // address where the embedded NATS server accepts clients
-	EventRetention    time.Duration // how long events are kept for replay
-	ShutdownTimeout   time.Duration // grace period for in-flight work at shutdown
-	MaxBodyBytes      int64         // largest request body accepted
-	IdempotencyTTL    time.Duration // how long idempotency keys are remembered
-	TokenTTL          time.Duration // lifetime of superuser access tokens
-	MigrationsDir     string        // "" means Dir/migrations
-	Automigrate       bool          // apply pending migration files at start
-	SQLiteReaders     int           // size of the SQLite read pool
-	PostgresMaxConns  int           // 0 means the pgxpool default
-	PasswordMinLength int           // shortest password users may choose
-	PasswordBlocklist string        // file of passwords users may not choose
-	SMTPURL           string        // mail relay; "" sends no email
-	MailFrom          string        // sender of Strata's emails
-	RedisURL          string        // shared rate-limit state; "" keeps it in-process
-	RateLimit         string        // per anonymous client IP; "off" or a ratelimit.ParseLimit limit
-	RateLimitUser     string        // per user or API key; "off" or a limit
-	RateLimitAuth     string        // per client IP on the credential routes; "off" or a limit
-	RateLimitFail     string        // open or closed: requests while Redis is unreachable
-	TrustedProxies    string        // comma-separated IPs and CIDRs whose forwarding headers are believed
+	HTTP                string        // address to listen on, host:port
+	Dir                 string        // data directory
+	DB                  string        // "" (SQLite in Dir), postgres:// URL, sqlite:PATH or a file path
+	LogLevel            string        // debug, info, warn or error
+	LogFormat           string        // auto, text or json
+	Metrics             bool          // serve /metrics
+	MetricsHTTP         string        // separate address for /metrics; "" means HTTP
+	DrainDelay          time.Duration // readiness fails this long before the listener closes
+	Roles               string        // comma-separated: api, worker
+	JobWorkers          int           // jobs a worker node runs at once
+	GatewayUpstreams    string        // the api nodes of a gateway
+	GatewayDiscoverDNS  string        // a DNS name whose addresses are the api nodes
+	GatewayDiscoverPort int           // their port
+	GatewayPolicy       string        // round_robin, least_conn, weighted or p2c
+	TLSCert             string        // certificate file of a gateway
+	TLSKey              string        // its key
+	HTTPRedirect        string        // where a TLS gateway redirects HTTP to HTTPS
+	NATSURL             string        // external NATS servers; "" runs the embedded one
+	NATSListen          string        // address where the embedded NATS server accepts clients
+	EventRetention      time.Duration // how long events are kept for replay
+	ShutdownTimeout     time.Duration // grace period for in-flight work at shutdown
+	MaxBodyBytes        int64         // largest request body accepted
+	IdempotencyTTL      time.Duration // how long idempotency keys are remembered
+	TokenTTL            time.Duration // lifetime of superuser access tokens
+	MigrationsDir       string        // "" means Dir/migrations
+	Automigrate         bool          // apply pending migration files at start
+	SQLiteReaders       int           // size of the SQLite read pool
+	PostgresMaxConns    int           // 0 means the pgxpool default
+	PasswordMinLength   int           // shortest password users may choose
+	PasswordBlocklist   string        // file of passwords users may not choose
+	SMTPURL             string        // mail relay; "" sends no email
+	MailFrom            string        // sender of Strata's emails
+	RedisURL            string        // shared rate-limit state; "" keeps it in-process
+	RateLimit           string        // per anonymous client IP; "off" or a ratelimit.ParseLimit limit
+	RateLimitUser       string        // per user or API key; "off" or a limit
+	RateLimitAuth       string        // per client IP on the credential routes; "off" or a limit
+	RateLimitFail       string        // open or closed: requests while Redis is unreachable
+	TrustedProxies      string        // comma-separated IPs and CIDRs whose forwarding headers are believed
+	Cache               string        // auto, memory, redis or off: where collections with a cache policy are cached
+	CacheSize           string        // bound of the in-process cache, a size such as 64MiB
+	CacheFlushInterval  time.Duration // how often write-back counters are written to the database
 
 	// origin records where each value came from; nil for a Config not built
 	// by Load. It is never modified after Load returns.
@@ -60,29 +72,46 @@ type origin struct {
 	sources    map[string]string // key name -> source
 }
 
+// HasRole reports whether the node takes role ("api" or "worker").
+func (c Config) HasRole(role string) bool {
+	for _, r := range strings.Split(c.Roles, ",") {
+		if strings.TrimSpace(r) == role {
+			return true
+		}
+	}
+	return false
+}
+
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
-		HTTP:              "127.0.0.1:8090",
-		Dir:               "./strata_data",
-		DB:                "",
-		LogLevel:          "info",
-		LogFormat:         "auto",
-		Metrics:           true,
-		EventRetention:    24 * time.Hour,
-		ShutdownTimeout:   10 * time.Second,
-		MaxBodyBytes:      10 << 20,
-		IdempotencyTTL:    24 * time.Hour,
-		TokenTTL:          time.Hour,
-		MigrationsDir:     "",
-		Automigrate:       true,
-		SQLiteReaders:     4,
-		PostgresMaxConns:  0,
-		PasswordMinLength: 10,
-		RateLimit:         DefaultRateLimit,
-		RateLimitUser:     DefaultRateLimitUser,
-		RateLimitAuth:     DefaultRateLimitAuth,
-		RateLimitFail:     "open",
+		HTTP:                "127.0.0.1:8090",
+		Dir:                 "./strata_data",
+		DB:                  "",
+		LogLevel:            "info",
+		LogFormat:           "auto",
+		Metrics:             true,
+		EventRetention:      24 * time.Hour,
+		Roles:               "api,worker",
+		JobWorkers:          4,
+		GatewayDiscoverPort: 8090,
+		GatewayPolicy:       "round_robin",
+		ShutdownTimeout:     10 * time.Second,
+		MaxBodyBytes:        10 << 20,
+		IdempotencyTTL:      24 * time.Hour,
+		TokenTTL:            time.Hour,
+		MigrationsDir:       "",
+		Automigrate:         true,
+		SQLiteReaders:       4,
+		PostgresMaxConns:    0,
+		PasswordMinLength:   10,
+		RateLimit:           DefaultRateLimit,
+		RateLimitUser:       DefaultRateLimitUser,
+		RateLimitAuth:       DefaultRateLimitAuth,
+		RateLimitFail:       "open",
+		Cache:               "auto",
+		CacheSize:           "64MiB",
+		CacheFlushInterval:  time.Second,
 	}
 }
 

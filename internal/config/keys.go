@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -92,6 +93,79 @@ var keys = []key{
 				return "is negative"
 			}
 			return ""
+		},
+	},
+	{
+		name: "roles", env: "STRATA_ROLES",
+		usage: "what this node does, comma-separated `roles`: api (the HTTP API, realtime and the event relay), " +
+			"worker (runs background jobs and schedules), or gateway alone (a proxy in front of api nodes; no database)",
+		ptr: func(c *Config) any { return &c.Roles },
+		check: func(c *Config) string {
+			if p := checkRoles(c.Roles); p != "" {
+				return p
+			}
+			if c.HasRole("gateway") && strings.TrimSpace(c.GatewayUpstreams) == "" && c.GatewayDiscoverDNS == "" {
+				return "includes gateway but neither gateway_upstreams nor gateway_discover_dns is set"
+			}
+			return ""
+		},
+	},
+	{
+		name: "job_workers", env: "STRATA_JOB_WORKERS",
+		usage: "jobs a worker node runs at once, a `number` from 1 to 1000",
+		ptr:   func(c *Config) any { return &c.JobWorkers },
+		check: func(c *Config) string { return checkRange(c.JobWorkers, 1, 1000) },
+	},
+	{
+		name: "gateway_upstreams", env: "STRATA_GATEWAY_UPSTREAMS",
+		usage: "the api nodes a gateway sends requests to, comma-separated `URLs`, each optionally followed by weight=N " +
+			"(\"http://10.0.0.7:8090, http://10.0.0.8:8090 weight=2\")",
+		ptr: func(c *Config) any { return &c.GatewayUpstreams },
+	},
+	{
+		name: "gateway_discover_dns", env: "STRATA_GATEWAY_DISCOVER_DNS",
+		usage: "a DNS `name` whose addresses are the api nodes (a headless Kubernetes service), looked up again every 10s",
+		ptr:   func(c *Config) any { return &c.GatewayDiscoverDNS },
+	},
+	{
+		name: "gateway_discover_port", env: "STRATA_GATEWAY_DISCOVER_PORT",
+		usage: "the `port` of the api nodes found by gateway_discover_dns",
+		ptr:   func(c *Config) any { return &c.GatewayDiscoverPort },
+		check: func(c *Config) string { return checkRange(c.GatewayDiscoverPort, 1, 65535) },
+	},
+	{
+		name: "gateway_policy", env: "STRATA_GATEWAY_POLICY",
+		usage: "how a gateway picks an api node, a `policy`: round_robin, least_conn, weighted or p2c " +
+			"(the faster of two random healthy nodes)",
+		ptr: func(c *Config) any { return &c.GatewayPolicy },
+		check: func(c *Config) string {
+			return checkOneOf(c.GatewayPolicy, "round_robin", "least_conn", "weighted", "p2c")
+		},
+	},
+	{
+		name: "tls_cert", env: "STRATA_TLS_CERT",
+		usage: "certificate `file` (PEM) a gateway serves HTTPS and HTTP/2 with, reloaded when it changes; needs tls_key",
+		ptr:   func(c *Config) any { return &c.TLSCert },
+		check: func(c *Config) string { return checkPair(c.TLSCert, c.TLSKey, "tls_key") },
+	},
+	{
+		name: "tls_key", env: "STRATA_TLS_KEY",
+		usage: "private key `file` (PEM) of tls_cert",
+		ptr:   func(c *Config) any { return &c.TLSKey },
+		check: func(c *Config) string { return checkPair(c.TLSKey, c.TLSCert, "tls_cert") },
+	},
+	{
+		name: "http_redirect", env: "STRATA_HTTP_REDIRECT",
+		usage: "`host:port` where a gateway with tls_cert redirects plain HTTP to HTTPS (\"\": none)",
+		ptr:   func(c *Config) any { return &c.HTTPRedirect },
+		check: func(c *Config) string {
+			if c.HTTPRedirect == "" {
+				return ""
+			}
+			if c.TLSCert == "" {
+				return "needs tls_cert"
+			}
+			return checkHostPort(c.HTTPRedirect)
 		},
 	},
 	{
@@ -212,7 +286,7 @@ var keys = []key{
 	},
 	{
 		name: "redis_url", env: "STRATA_REDIS_URL",
-		usage: "Redis that keeps the rate-limit state shared by every node, a redis://[user:pass@]host:port[/db] " +
+		usage: "Redis that keeps the rate-limit state and the cache (see cache) shared by every node, a redis://[user:pass@]host:port[/db] " +
 			"or rediss:// (TLS) `URL` (\"\": in-process state, per node)",
 		ptr:       func(c *Config) any { return &c.RedisURL },
 		check:     func(c *Config) string { return checkRedis(c.RedisURL) },
@@ -253,6 +327,40 @@ var keys = []key{
 		check: func(c *Config) string {
 			if _, err := parseProxies(c.TrustedProxies); err != nil {
 				return err.Error()
+			}
+			return ""
+		},
+	},
+	{
+		name: "cache", env: "STRATA_CACHE",
+		usage: "where collections with a cache policy keep their cached records, a `backend`: memory (in this process), " +
+			"redis (in redis_url, shared by every node: a change on one node is seen by the next read on any), " +
+			"auto (redis when redis_url is set, else memory) or off (every read goes to the database)",
+		ptr: func(c *Config) any { return &c.Cache },
+		check: func(c *Config) string {
+			if p := checkOneOf(c.Cache, "auto", "memory", "redis", "off"); p != "" {
+				return p
+			}
+			if c.Cache == "redis" && c.RedisURL == "" {
+				return "needs redis_url"
+			}
+			return ""
+		},
+	},
+	{
+		name: "cache_size", env: "STRATA_CACHE_SIZE",
+		usage: "memory the in-process cache may hold, a `size` such as 64MiB or 1GB (B, kB, MB, GB, KiB, MiB, GiB), from 1MiB to 1TiB",
+		ptr:   func(c *Config) any { return &c.CacheSize },
+		check: func(c *Config) string { return checkCacheSize(c.CacheSize) },
+	},
+	{
+		name: "cache_flush_interval", env: "STRATA_CACHE_FLUSH_INTERVAL",
+		usage: "how often the increments of write-back counters are written to the database, a `duration`; " +
+			"a node that crashes loses the increments it took since its last write, at most this long's worth",
+		ptr: func(c *Config) any { return &c.CacheFlushInterval },
+		check: func(c *Config) string {
+			if c.CacheFlushInterval < 10*time.Millisecond || c.CacheFlushInterval > time.Hour {
+				return "is not between 10ms and 1h"
 			}
 			return ""
 		},
@@ -533,6 +641,36 @@ func formatDuration(d time.Duration) string {
 		s = s[:len(s)-2]
 	}
 	return s
+}
+
+// Roles a node may take.
+var roles = []string{"api", "worker", "gateway"}
+
+// checkPair requires other (named name) whenever v is set.
+func checkPair(v, other, name string) string {
+	if v != "" && other == "" {
+		return "needs " + name
+	}
+	return ""
+}
+
+func checkRoles(v string) string {
+	parts := strings.Split(v, ",")
+	seen := map[string]bool{}
+	for _, r := range parts {
+		r = strings.TrimSpace(r)
+		if !slices.Contains(roles, r) {
+			return "is not a comma-separated list of " + strings.Join(roles, ", ")
+		}
+		if seen[r] {
+			return "names " + r + " twice"
+		}
+		seen[r] = true
+	}
+	if seen["gateway"] && len(seen) > 1 {
+		return "combines gateway with other roles; a gateway node runs alone"
+	}
+	return ""
 }
 
 func checkOneOf(v string, allowed ...string) string {

@@ -92,34 +92,46 @@ func TestLoadPrecedence(t *testing.T) {
 func TestLoadEveryKey(t *testing.T) {
 	t.Chdir(t.TempDir())
 	want := Config{
-		HTTP:              "0.0.0.0:9000",
-		Dir:               "/var/lib/strata",
-		DB:                "postgres://app:pw@db:5432/app?sslmode=disable",
-		LogLevel:          "debug",
-		LogFormat:         "json",
-		Metrics:           false,
-		MetricsHTTP:       "127.0.0.1:9100",
-		DrainDelay:        5 * time.Second,
-		NATSURL:           "nats://n1:4222,nats://n2:4222",
-		EventRetention:    2 * time.Hour,
-		ShutdownTimeout:   30 * time.Second,
-		MaxBodyBytes:      1 << 20,
-		IdempotencyTTL:    2 * time.Hour,
-		TokenTTL:          15 * time.Minute,
-		MigrationsDir:     "/etc/strata/migrations",
-		Automigrate:       false,
-		SQLiteReaders:     8,
-		PostgresMaxConns:  50,
-		PasswordMinLength: 12,
-		PasswordBlocklist: "/etc/passwd",
-		SMTPURL:           "smtp://mail:pw@relay:587",
-		MailFrom:          "noreply@example.com",
-		RedisURL:          "rediss://app:pw@cache:6380/2",
-		RateLimit:         "100/min burst 20",
-		RateLimitUser:     "off",
-		RateLimitAuth:     "5/10s burst 1",
-		RateLimitFail:     "closed",
-		TrustedProxies:    "10.0.0.0/8, 192.0.2.7",
+		HTTP:                "0.0.0.0:9000",
+		Dir:                 "/var/lib/strata",
+		DB:                  "postgres://app:pw@db:5432/app?sslmode=disable",
+		LogLevel:            "debug",
+		LogFormat:           "json",
+		Metrics:             false,
+		MetricsHTTP:         "127.0.0.1:9100",
+		DrainDelay:          5 * time.Second,
+		Roles:               "worker",
+		JobWorkers:          16,
+		GatewayUpstreams:    "http://a:8090",
+		GatewayDiscoverDNS:  "api.local",
+		GatewayDiscoverPort: 9000,
+		GatewayPolicy:       "p2c",
+		TLSCert:             "/etc/tls/cert.pem",
+		TLSKey:              "/etc/tls/key.pem",
+		HTTPRedirect:        ":8080",
+		NATSURL:             "nats://n1:4222,nats://n2:4222",
+		EventRetention:      2 * time.Hour,
+		ShutdownTimeout:     30 * time.Second,
+		MaxBodyBytes:        1 << 20,
+		IdempotencyTTL:      2 * time.Hour,
+		TokenTTL:            15 * time.Minute,
+		MigrationsDir:       "/etc/strata/migrations",
+		Automigrate:         false,
+		SQLiteReaders:       8,
+		PostgresMaxConns:    50,
+		PasswordMinLength:   12,
+		PasswordBlocklist:   "/etc/passwd",
+		SMTPURL:             "smtp://mail:pw@relay:587",
+		MailFrom:            "noreply@example.com",
+		RedisURL:            "rediss://app:pw@cache:6380/2",
+		RateLimit:           "100/min burst 20",
+		RateLimitUser:       "off",
+		RateLimitAuth:       "5/10s burst 1",
+		RateLimitFail:       "closed",
+		TrustedProxies:      "10.0.0.0/8, 192.0.2.7",
+		Cache:               "redis",
+		CacheSize:           "256MiB",
+		CacheFlushInterval:  250 * time.Millisecond,
 	}
 	file := `
 http = "0.0.0.0:9000"
@@ -130,6 +142,15 @@ log_format = "json"
 metrics = false
 metrics_http = "127.0.0.1:9100"
 drain_delay = "5s"
+roles = "worker"
+job_workers = 16
+gateway_upstreams = "http://a:8090"
+gateway_discover_dns = "api.local"
+gateway_discover_port = 9000
+gateway_policy = "p2c"
+tls_cert = "/etc/tls/cert.pem"
+tls_key = "/etc/tls/key.pem"
+http_redirect = ":8080"
 nats_url = "nats://n1:4222,nats://n2:4222"
 event_retention = "2h"
 shutdown_timeout = "30s"
@@ -150,12 +171,18 @@ rate_limit_user = "off"
 rate_limit_auth = "5/10s burst 1"
 rate_limit_fail = "closed"
 trusted_proxies = "10.0.0.0/8, 192.0.2.7"
+cache = "redis"
+cache_size = "256MiB"
+cache_flush_interval = "250ms"
 `
 	env := []string{
 		"STRATA_HTTP=0.0.0.0:9000", "STRATA_DIR=/var/lib/strata",
 		"STRATA_DB_URL=postgres://app:pw@db:5432/app?sslmode=disable",
 		"STRATA_LOG_LEVEL=debug", "STRATA_LOG_FORMAT=json", "STRATA_SHUTDOWN_TIMEOUT=30s",
 		"STRATA_METRICS=false", "STRATA_METRICS_HTTP=127.0.0.1:9100", "STRATA_DRAIN_DELAY=5s",
+		"STRATA_ROLES=worker", "STRATA_JOB_WORKERS=16",
+		"STRATA_GATEWAY_UPSTREAMS=http://a:8090", "STRATA_GATEWAY_DISCOVER_DNS=api.local", "STRATA_GATEWAY_DISCOVER_PORT=9000",
+		"STRATA_GATEWAY_POLICY=p2c", "STRATA_TLS_CERT=/etc/tls/cert.pem", "STRATA_TLS_KEY=/etc/tls/key.pem", "STRATA_HTTP_REDIRECT=:8080",
 		"STRATA_NATS_URL=nats://n1:4222,nats://n2:4222", "STRATA_EVENT_RETENTION=2h",
 		"STRATA_MAX_BODY_BYTES=1048576", "STRATA_IDEMPOTENCY_TTL=2h", "STRATA_TOKEN_TTL=15m",
 		"STRATA_MIGRATIONS_DIR=/etc/strata/migrations", "STRATA_AUTOMIGRATE=false",
@@ -164,12 +191,16 @@ trusted_proxies = "10.0.0.0/8, 192.0.2.7"
 		"STRATA_REDIS_URL=rediss://app:pw@cache:6380/2", "STRATA_RATE_LIMIT=100/min burst 20",
 		"STRATA_RATE_LIMIT_USER=off", "STRATA_RATE_LIMIT_AUTH=5/10s burst 1", "STRATA_RATE_LIMIT_FAIL=closed",
 		"STRATA_TRUSTED_PROXIES=10.0.0.0/8, 192.0.2.7",
+		"STRATA_CACHE=redis", "STRATA_CACHE_SIZE=256MiB", "STRATA_CACHE_FLUSH_INTERVAL=250ms",
 	}
 	args := []string{
 		"--http", "0.0.0.0:9000", "--dir", "/var/lib/strata",
 		"--db", "postgres://app:pw@db:5432/app?sslmode=disable",
 		"--log-level", "debug", "--log-format", "json", "--shutdown-timeout", "30s",
 		"--metrics=false", "--metrics-http", "127.0.0.1:9100", "--drain-delay", "5s",
+		"--roles", "worker", "--job-workers", "16",
+		"--gateway-upstreams", "http://a:8090", "--gateway-discover-dns", "api.local", "--gateway-discover-port", "9000",
+		"--gateway-policy", "p2c", "--tls-cert", "/etc/tls/cert.pem", "--tls-key", "/etc/tls/key.pem", "--http-redirect", ":8080",
 		"--nats-url", "nats://n1:4222,nats://n2:4222", "--event-retention", "2h",
 		"--max-body-bytes", "1048576", "--idempotency-ttl", "2h", "--token-ttl", "15m",
 		"--migrations-dir", "/etc/strata/migrations", "--automigrate=false",
@@ -178,6 +209,7 @@ trusted_proxies = "10.0.0.0/8, 192.0.2.7"
 		"--redis-url", "rediss://app:pw@cache:6380/2", "--rate-limit", "100/min burst 20",
 		"--rate-limit-user", "off", "--rate-limit-auth", "5/10s burst 1", "--rate-limit-fail", "closed",
 		"--trusted-proxies", "10.0.0.0/8, 192.0.2.7",
+		"--cache", "redis", "--cache-size", "256MiB", "--cache-flush-interval", "250ms",
 	}
 	tests := []struct {
 		name string
@@ -235,6 +267,16 @@ func TestLoadErrors(t *testing.T) {
 			want: `config: db "postgres://app:xxxxx@db:port/app" is not a valid URL: invalid port ":port" after host (from STRATA_DB_URL)`},
 		{name: "db sqlite without path", env: []string{"STRATA_DB_URL=sqlite:"},
 			want: `config: db "sqlite:" has no file path; write sqlite:PATH or sqlite:///ABSOLUTE/PATH (from STRATA_DB_URL)`},
+		{name: "roles unknown", env: []string{"STRATA_ROLES=api,gateway2"},
+			want: `config: roles "api,gateway2" is not a comma-separated list of api, worker, gateway (from STRATA_ROLES)`},
+		{name: "gateway with api", env: []string{"STRATA_ROLES=gateway,api", "STRATA_GATEWAY_UPSTREAMS=http://a:8090"},
+			want: `config: roles "gateway,api" combines gateway with other roles; a gateway node runs alone (from STRATA_ROLES)`},
+		{name: "gateway without upstreams", env: []string{"STRATA_ROLES=gateway"},
+			want: `config: roles "gateway" includes gateway but neither gateway_upstreams nor gateway_discover_dns is set (from STRATA_ROLES)`},
+		{name: "tls_cert without key", env: []string{"STRATA_TLS_CERT=/c.pem"},
+			want: `config: tls_cert "/c.pem" needs tls_key (from STRATA_TLS_CERT)`},
+		{name: "roles twice", env: []string{"STRATA_ROLES=api,api"},
+			want: `config: roles "api,api" names api twice (from STRATA_ROLES)`},
 		{name: "nats_url", env: []string{"STRATA_NATS_URL=nats://a:4222,http://b"},
 			want: `config: nats_url "nats://a:4222,http://b" is not a comma-separated list of nats://host:port URLs (from STRATA_NATS_URL)`},
 		{name: "nats_listen with nats_url", env: []string{"STRATA_NATS_URL=nats://a:4222", "STRATA_NATS_LISTEN=127.0.0.1:4222"},
@@ -305,6 +347,18 @@ func TestLoadErrors(t *testing.T) {
 			want: `config: trusted_proxies "10.0.0.0/8, proxy.internal" has "proxy.internal", which is not an IP address or a CIDR such as 10.0.0.0/8 (from STRATA_TRUSTED_PROXIES)`},
 		{name: "trusted_proxies bad prefix length", env: []string{"STRATA_TRUSTED_PROXIES=10.0.0.0/33"},
 			want: `config: trusted_proxies "10.0.0.0/33" has "10.0.0.0/33", which is not an IP address or a CIDR such as 10.0.0.0/8 (from STRATA_TRUSTED_PROXIES)`},
+		{name: "cache unknown", env: []string{"STRATA_CACHE=disk"},
+			want: `config: cache "disk" is not one of auto, memory, redis, off (from STRATA_CACHE)`},
+		{name: "cache redis without redis_url", env: []string{"STRATA_CACHE=redis"},
+			want: `config: cache "redis" needs redis_url (from STRATA_CACHE)`},
+		{name: "cache_size unit", env: []string{"STRATA_CACHE_SIZE=64M"},
+			want: `config: cache_size "64M" is not a size such as 64MiB or 1GB: it has unit "M", not one of B, kB, MB, GB, TB, KiB, MiB, GiB, TiB (from STRATA_CACHE_SIZE)`},
+		{name: "cache_size no number", file: `cache_size = "lots"`,
+			want: `config: cache_size "lots" is not a size such as 64MiB or 1GB: it does not start with a number (from FILE)`},
+		{name: "cache_size too small", args: []string{"--cache-size", "512KiB"},
+			want: `config: cache_size "512KiB" is not between 1MiB and 1TiB (from --cache-size)`},
+		{name: "cache_flush_interval too short", env: []string{"STRATA_CACHE_FLUSH_INTERVAL=1ms"},
+			want: `config: cache_flush_interval 1ms is not between 10ms and 1h (from STRATA_CACHE_FLUSH_INTERVAL)`},
 		{name: "file rate_limit", file: `rate_limit = "lots"`,
 			want: `config: rate_limit "lots" is not "off" or a limit such as "100/min burst 20": missing "/" between rate and period, as in "100/min" (from FILE)`},
 
@@ -334,11 +388,11 @@ func TestLoadErrors(t *testing.T) {
 
 		// Unknown names and bad syntax.
 		{name: "unknown file key", file: "htpp = \":8090\"\n",
-			want: `config: unknown key "htpp" in FILE (known keys: http, dir, db, log_level, log_format, metrics, metrics_http, drain_delay, nats_url, nats_listen, event_retention, shutdown_timeout, max_body_bytes, idempotency_ttl, token_ttl, migrations_dir, automigrate, sqlite_readers, postgres_max_conns, password_min_length, password_blocklist, smtp_url, mail_from, redis_url, rate_limit, rate_limit_user, rate_limit_auth, rate_limit_fail, trusted_proxies)`},
+			want: `config: unknown key "htpp" in FILE (known keys: http, dir, db, log_level, log_format, metrics, metrics_http, drain_delay, roles, job_workers, gateway_upstreams, gateway_discover_dns, gateway_discover_port, gateway_policy, tls_cert, tls_key, http_redirect, nats_url, nats_listen, event_retention, shutdown_timeout, max_body_bytes, idempotency_ttl, token_ttl, migrations_dir, automigrate, sqlite_readers, postgres_max_conns, password_min_length, password_blocklist, smtp_url, mail_from, redis_url, rate_limit, rate_limit_user, rate_limit_auth, rate_limit_fail, trusted_proxies, cache, cache_size, cache_flush_interval)`},
 		{name: "unknown file table", file: "[server]\nhttp = \":8090\"\n",
 			want: `config: unknown key "server" in FILE (known keys: `},
 		{name: "unknown env var", env: []string{"STRATA_HTPP=:8090"},
-			want: `config: unknown environment variable STRATA_HTPP (known: STRATA_CONFIG, STRATA_HTTP, STRATA_DIR, STRATA_DB_URL, STRATA_LOG_LEVEL, STRATA_LOG_FORMAT, STRATA_METRICS, STRATA_METRICS_HTTP, STRATA_DRAIN_DELAY, STRATA_NATS_URL, STRATA_NATS_LISTEN, STRATA_EVENT_RETENTION, STRATA_SHUTDOWN_TIMEOUT, STRATA_MAX_BODY_BYTES, STRATA_IDEMPOTENCY_TTL, STRATA_TOKEN_TTL, STRATA_MIGRATIONS_DIR, STRATA_AUTOMIGRATE, STRATA_SQLITE_READERS, STRATA_POSTGRES_MAX_CONNS, STRATA_PASSWORD_MIN_LENGTH, STRATA_PASSWORD_BLOCKLIST, STRATA_SMTP_URL, STRATA_MAIL_FROM, STRATA_REDIS_URL, STRATA_RATE_LIMIT, STRATA_RATE_LIMIT_USER, STRATA_RATE_LIMIT_AUTH, STRATA_RATE_LIMIT_FAIL, STRATA_TRUSTED_PROXIES)`},
+			want: `config: unknown environment variable STRATA_HTPP (known: STRATA_CONFIG, STRATA_HTTP, STRATA_DIR, STRATA_DB_URL, STRATA_LOG_LEVEL, STRATA_LOG_FORMAT, STRATA_METRICS, STRATA_METRICS_HTTP, STRATA_DRAIN_DELAY, STRATA_ROLES, STRATA_JOB_WORKERS, STRATA_GATEWAY_UPSTREAMS, STRATA_GATEWAY_DISCOVER_DNS, STRATA_GATEWAY_DISCOVER_PORT, STRATA_GATEWAY_POLICY, STRATA_TLS_CERT, STRATA_TLS_KEY, STRATA_HTTP_REDIRECT, STRATA_NATS_URL, STRATA_NATS_LISTEN, STRATA_EVENT_RETENTION, STRATA_SHUTDOWN_TIMEOUT, STRATA_MAX_BODY_BYTES, STRATA_IDEMPOTENCY_TTL, STRATA_TOKEN_TTL, STRATA_MIGRATIONS_DIR, STRATA_AUTOMIGRATE, STRATA_SQLITE_READERS, STRATA_POSTGRES_MAX_CONNS, STRATA_PASSWORD_MIN_LENGTH, STRATA_PASSWORD_BLOCKLIST, STRATA_SMTP_URL, STRATA_MAIL_FROM, STRATA_REDIS_URL, STRATA_RATE_LIMIT, STRATA_RATE_LIMIT_USER, STRATA_RATE_LIMIT_AUTH, STRATA_RATE_LIMIT_FAIL, STRATA_TRUSTED_PROXIES, STRATA_CACHE, STRATA_CACHE_SIZE, STRATA_CACHE_FLUSH_INTERVAL)`},
 		{name: "env name of the db key is STRATA_DB_URL", env: []string{"STRATA_DB=x.db"},
 			want: `config: unknown environment variable STRATA_DB (known: `},
 		{name: "bad TOML names the line", file: "log_level = \"debug\"\nhttp = 127.0.0.1:8090\n",
@@ -487,16 +541,16 @@ func TestLoadIgnoresOtherFlags(t *testing.T) {
 	t.Chdir(t.TempDir())
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	Register(fs)
-	roles := fs.String("roles", "all", "roles to run")
-	if err := fs.Parse([]string{"--roles", "api", "--dir", "/tmp/x"}); err != nil {
+	force := fs.Bool("force", false, "a flag of the command, not of the configuration")
+	if err := fs.Parse([]string{"--force", "--dir", "/tmp/x"}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := Load(fs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *roles != "api" || c.Dir != "/tmp/x" {
-		t.Errorf("roles %q, dir %q", *roles, c.Dir)
+	if !*force || c.Dir != "/tmp/x" {
+		t.Errorf("force %v, dir %q", *force, c.Dir)
 	}
 }
 

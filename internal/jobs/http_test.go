@@ -89,7 +89,7 @@ func TestHTTPHandler(t *testing.T) {
 		waitState(t, s, id, StateDead)
 
 		code, _, m = do("GET", "/api/v1/jobs?state=dead&kind=mail&limit=10", "")
-		jobs, _ := m["jobs"].([]any)
+		jobs, _ := m["items"].([]any)
 		if code != 200 || len(jobs) != 1 || m["more"] != false {
 			t.Fatalf("list dead: %d %v", code, m)
 		}

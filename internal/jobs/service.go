@@ -317,7 +317,7 @@ type ListParams struct {
 
 // ListResult is a page of jobs.
 type ListResult struct {
-	Jobs []*Job `json:"jobs"`
+	Jobs []*Job `json:"items"`
 	// More reports whether jobs beyond this page match.
 	More bool `json:"more"`
 }

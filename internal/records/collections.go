@@ -37,6 +37,9 @@ type CollectionPatch struct {
 	Indexes *[]schema.Index          `json:"indexes,omitempty"`
 	Rules   *schema.Rules            `json:"rules,omitempty"`
 	OAuth2  *[]schema.OAuth2Provider `json:"oauth2,omitempty"`
+	// Cache replaces the cache setting; {"policy": "none"} turns caching
+	// off.
+	Cache *schema.Cache `json:"cache,omitempty"`
 }
 
 // CreateCollection creates a collection from its definition.
@@ -90,6 +93,11 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, p *Collecti
 	}
 	next := clone(old)
 	next.Updated = s.now().UTC().Truncate(time.Millisecond)
+	if !next.Updated.After(old.Updated) {
+		// Cache keys hold the definition's version, its Updated time:
+		// every change must move it.
+		next.Updated = old.Updated.Add(time.Millisecond)
+	}
 	if p.Fields != nil {
 		var ve schema.ValidationError
 		next.Fields = nil
@@ -144,6 +152,9 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, p *Collecti
 	}
 	if p.OAuth2 != nil {
 		next.OAuth2 = *p.OAuth2
+	}
+	if p.Cache != nil {
+		next.Cache = p.Cache
 	}
 	if p.Indexes != nil {
 		next.Indexes = *p.Indexes

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/strata-dev/strata/internal/apperr"
@@ -94,6 +95,10 @@ func (s *Service) list(ctx context.Context, c *schema.Collection, p ListParams) 
 	if err != nil {
 		return nil, queryErr(err, "filter")
 	}
+	ruleText, err := ruleFor(c, caller, "list")
+	if err != nil {
+		return nil, err
+	}
 	rule, err := s.ruleSQL(c, caller, "list", args)
 	if err != nil {
 		return nil, err
@@ -109,14 +114,8 @@ func (s *Service) list(ctx context.Context, c *schema.Collection, p ListParams) 
 	if err != nil {
 		return nil, queryErr(err, "sort")
 	}
-	page := &Page{}
-	if p.Total {
-		n, err := store.CountRecords(ctx, s.db.Reader(), c, where, args)
-		if err != nil {
-			return nil, storeErr(err, c)
-		}
-		page.Total = &n
-	}
+	// The count takes the filter's values only, not the cursor's.
+	countArgs := &sqldb.Args{Dialect: d, Values: slices.Clone(args.Values)}
 	qhash := queryHash(name, p.Filter, p.Sort)
 	conds := []string{}
 	if where != "" {
@@ -137,21 +136,48 @@ func (s *Service) list(ctx context.Context, c *schema.Collection, p ListParams) 
 	for i, k := range keys {
 		keySQL[i] = k.SQL
 	}
-	recs, keyVals, err := store.ListRecords(ctx, s.db.Reader(), c, store.ListQuery{
-		Where: strings.Join(conds, " AND "), Args: args,
-		OrderBy: query.OrderBy(keys), Keys: keySQL, Limit: p.Limit + 1,
-	})
-	if err != nil {
-		return nil, storeErr(err, c)
-	}
-	if len(recs) > p.Limit {
-		recs = recs[:p.Limit]
-		page.NextCursor, err = s.sealCursor(keyVals[p.Limit-1], qhash)
-		if err != nil {
-			return nil, err
+	load := func(ctx context.Context) (*Page, error) {
+		page := &Page{}
+		if p.Total {
+			n, err := store.CountRecords(ctx, s.db.Reader(), c, where, countArgs)
+			if err != nil {
+				return nil, storeErr(err, c)
+			}
+			page.Total = &n
 		}
+		recs, keyVals, err := store.ListRecords(ctx, s.db.Reader(), c, store.ListQuery{
+			Where: strings.Join(conds, " AND "), Args: args,
+			OrderBy: query.OrderBy(keys), Keys: keySQL, Limit: p.Limit + 1,
+		})
+		if err != nil {
+			return nil, storeErr(err, c)
+		}
+		if len(recs) > p.Limit {
+			recs = recs[:p.Limit]
+			page.NextCursor, err = s.sealCursor(keyVals[p.Limit-1], qhash)
+			if err != nil {
+				return nil, err
+			}
+		}
+		page.Items = recs
+		return page, nil
 	}
-	page.Items = recs
+	if c.CachePolicy() == schema.CacheWriteBack {
+		s.ctr.rw.RLock()
+		defer s.ctr.rw.RUnlock()
+	}
+	var page *Page
+	if key, ok := s.listKey(c, caller, ruleText, p); ok {
+		page, err = s.cachedPage(ctx, c, key, load)
+	} else {
+		page, err = load(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range page.Items {
+		s.addPending(r)
+	}
 	return page, nil
 }
 

@@ -116,6 +116,7 @@ func (s *Service) Create(ctx context.Context, name string, body map[string]json.
 	if err != nil {
 		return nil, storeErr(err, c)
 	}
+	s.changed(ctx, c, id, false)
 	return &Created{Record: r}, nil
 }
 
@@ -139,13 +140,29 @@ func (s *Service) Get(ctx context.Context, name, id string) (*schema.Record, err
 	if !schema.ValidID(id) {
 		return nil, apperr.New(apperr.NotFound, "record not found in %s", name)
 	}
+	caller := callerOf(ctx)
+	if c.CachePolicy() == schema.CacheWriteBack {
+		s.ctr.rw.RLock()
+		defer s.ctr.rw.RUnlock()
+	}
+	if s.cached(c) {
+		r, err := s.getCached(ctx, c, caller, id)
+		if !errors.Is(err, errUncached) {
+			s.addPending(r)
+			return r, err
+		}
+	}
 	args := &sqldb.Args{Dialect: s.db.Dialect()}
-	rule, err := s.ruleSQL(c, callerOf(ctx), "view", args)
+	rule, err := s.ruleSQL(c, caller, "view", args)
 	if err != nil {
 		return nil, err
 	}
 	r, err := store.GetRecordIf(ctx, s.db.Reader(), c, id, rule, args, false)
-	return r, storeErr(err, c)
+	if err != nil {
+		return nil, storeErr(err, c)
+	}
+	s.addPending(r)
+	return r, nil
 }
 
 // Update changes the record with the id: a partial update that keeps the
@@ -197,6 +214,7 @@ func (s *Service) Update(ctx context.Context, name, id string, body map[string]j
 	if err != nil {
 		return nil, storeErr(err, c)
 	}
+	s.changed(ctx, c, id, false)
 	return r, nil
 }
 
@@ -235,7 +253,11 @@ func (s *Service) Delete(ctx context.Context, name, id string, o WriteOptions) e
 		}
 		return s.event(ctx, tx, outbox.OpDelete, old)
 	})
-	return storeErr(err, c)
+	if err != nil {
+		return storeErr(err, c)
+	}
+	s.changed(ctx, c, id, true)
+	return nil
 }
 
 // event writes the outbox event of a change, when events are on.

@@ -18,9 +18,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-dev/strata/internal/apperr"
 	"github.com/strata-dev/strata/internal/audit"
+	"github.com/strata-dev/strata/internal/cache"
 	"github.com/strata-dev/strata/internal/outbox"
 	"github.com/strata-dev/strata/internal/schema"
 	"github.com/strata-dev/strata/internal/store"
@@ -41,6 +43,15 @@ type Options struct {
 	Logger *slog.Logger
 	// Now returns the current time; tests set it.
 	Now func() time.Time
+	// Cache, when set, caches the records of collections whose cache
+	// policy asks for it (see cache.go); nil reads everything from the
+	// database. The Service does not close it.
+	Cache cache.Cache
+	// Metrics receives the cache's metrics; nil exports none.
+	Metrics prometheus.Registerer
+	// FlushInterval is how often write-back increments are written to
+	// the database; DefaultFlushInterval when zero.
+	FlushInterval time.Duration
 }
 
 // Service runs collection and record operations.
@@ -57,6 +68,10 @@ type Service struct {
 	// collections are never modified; schema changes publish a new map.
 	cols     atomic.Pointer[map[string]*schema.Collection]
 	schemaMu sync.Mutex // serializes schema changes
+
+	rc         recordCache
+	ctr        counters
+	flushEvery time.Duration
 }
 
 // New loads the collections and returns a Service.
@@ -70,12 +85,17 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	if o.IdempotencyTTL <= 0 {
 		o.IdempotencyTTL = 24 * time.Hour
 	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = DefaultFlushInterval
+	}
 	mac := hmac.New(sha256.New, o.Secret)
 	mac.Write([]byte("strata cursor key"))
 	s := &Service{
 		db: o.DB, log: o.Logger, now: o.Now, secret: mac.Sum(nil),
 		migDir: o.MigrationsDir, idemTTL: o.IdempotencyTTL, events: o.Events,
+		flushEvery: o.FlushInterval,
 	}
+	s.initCache(o)
 	if err := audit.Ensure(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("create the audit log: %w", err)
 	}

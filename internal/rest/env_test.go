@@ -66,6 +66,7 @@ func newEnv(t *testing.T, engine string, opts ...func(*rest.Options)) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { recs.Close(context.Background()) })
 	e.mail = startMailbox(t)
 	mailer, err := identity.NewSMTP("smtp://"+e.mail.addr, "strata@example.com")
 	if err != nil {

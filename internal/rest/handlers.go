@@ -138,6 +138,7 @@ type collectionInput struct {
 	Indexes []schema.Index          `json:"indexes"`
 	Rules   schema.Rules            `json:"rules"`
 	OAuth2  []schema.OAuth2Provider `json:"oauth2"`
+	Cache   *schema.Cache           `json:"cache"`
 }
 
 func (a *API) createCollection(w http.ResponseWriter, r *http.Request) error {
@@ -150,7 +151,7 @@ func (a *API) createCollection(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	c, err := a.recs.CreateCollection(r.Context(), &schema.Collection{
-		Name: in.Name, Type: schema.CollectionType(in.Type), Fields: in.Fields, Indexes: in.Indexes, Rules: in.Rules, OAuth2: in.OAuth2,
+		Name: in.Name, Type: schema.CollectionType(in.Type), Fields: in.Fields, Indexes: in.Indexes, Rules: in.Rules, OAuth2: in.OAuth2, Cache: in.Cache,
 	})
 	if err != nil {
 		return err
@@ -259,17 +260,17 @@ func (a *API) listRecords(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return a.list(w, r, c, func(p records.ListParams) (*records.Page, error) { return a.recs.List(r.Context(), name, p) })
+	return a.list(w, r, c, c.Rules.List, func(p records.ListParams) (*records.Page, error) { return a.recs.List(r.Context(), name, p) })
 }
 
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
 	ctx := records.WithCaller(r.Context(), records.System) // superuser() let only superusers in
-	return a.list(w, r, audit.Collection, func(p records.ListParams) (*records.Page, error) { return a.recs.Audit(ctx, p) })
+	return a.list(w, r, audit.Collection, nil, func(p records.ListParams) (*records.Page, error) { return a.recs.Audit(ctx, p) })
 }
 
 // list answers a list request: it reads the query parameters, runs list
-// and writes the page.
-func (a *API) list(w http.ResponseWriter, r *http.Request, c *schema.Collection, list func(records.ListParams) (*records.Page, error)) error {
+// and writes the page. rule is the list rule, for the cache headers.
+func (a *API) list(w http.ResponseWriter, r *http.Request, c *schema.Collection, rule *string, list func(records.ListParams) (*records.Page, error)) error {
 	q := r.URL.Query()
 	for k := range q {
 		if !listParams[k] {
@@ -317,6 +318,13 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, c *schema.Collection,
 		buf = strconv.AppendInt(buf, *res.Total, 10)
 	}
 	buf = append(buf, "}\n"...)
+	etag := records.ETagOf(buf)
+	setCacheHeaders(w, c, rule, len(v.expand) > 0)
+	w.Header().Set("ETag", etag)
+	if match(r.Header.Get("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
 	httpx.RawJSON(w, http.StatusOK, buf)
 	return nil
 }
@@ -342,6 +350,7 @@ func (a *API) getRecord(w http.ResponseWriter, r *http.Request) error {
 	etag := records.ETagOf(full)
 	w.Header().Set("ETag", etag)
 	if match(r.Header.Get("If-None-Match"), etag) {
+		setCacheHeaders(w, c, c.Rules.View, len(v.expand) > 0)
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
@@ -351,6 +360,7 @@ func (a *API) getRecord(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	setCacheHeaders(w, c, c.Rules.View, len(v.expand) > 0)
 	httpx.RawJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -446,5 +456,62 @@ func (a *API) deleteRecord(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// setCacheHeaders sets Cache-Control and Vary on a successful read of c
+// whose access rule is rule; expanded says whether the answer includes
+// expanded relations.
+//
+// A read that anyone may make (rule "") of a collection with
+// cache.http.max_age, without expanded relations (which the related
+// collections' view rules filter for each caller), is the same for every
+// caller: shared caches (CDNs)
+// may keep it, "public, max-age=N" with stale-while-revalidate when set.
+// Any other read depends on who asks, or is not meant to be kept:
+// "private, no-cache" lets only the caller's own browser store it and
+// makes it revalidate on every use, which the ETag turns into a 304
+// without a body. no-store is not used: it would forbid that
+// revalidation, and a private answer holds nothing the caller may not
+// see. Vary names the headers that carry the caller (Authorization,
+// X-API-Key) on every read, so that no cache hands one caller's answer
+// to another. The API compresses nothing, so Accept-Encoding is left to
+// whatever compresses in front of it.
+func setCacheHeaders(w http.ResponseWriter, c *schema.Collection, rule *string, expanded bool) {
+	h := w.Header()
+	h.Set("Vary", "Authorization, X-API-Key")
+	maxAge, swr, ok := c.HTTPCacheAges()
+	if !ok || expanded || rule == nil || strings.TrimSpace(*rule) != "" {
+		h.Set("Cache-Control", "private, no-cache")
+		return
+	}
+	v := "public, max-age=" + strconv.FormatInt(int64(maxAge.Seconds()), 10)
+	if swr > 0 {
+		v += ", stale-while-revalidate=" + strconv.FormatInt(int64(swr.Seconds()), 10)
+	}
+	h.Set("Cache-Control", v)
+}
+
+// incrementRecord adds to counters of a record of a write-back
+// collection: POST .../records/{id}/increment with {"views": 1}.
+func (a *API) incrementRecord(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if _, err := a.recs.Collection(r.Context(), name); err != nil {
+		return err
+	}
+	_, obj, err := a.readObject(w, r)
+	if err != nil {
+		return err
+	}
+	rec, err := a.recs.Increment(r.Context(), name, r.PathValue("id"), obj)
+	if err != nil {
+		return err
+	}
+	out, err := rec.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.RawJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -62,6 +62,16 @@ func OpenAPI(cols []*schema.Collection) obj {
 			"put":    op("replace_"+c.Name, "Replace a record of "+c.Name, []any{idParam, ifMatch}, ref(c.Name+"_input"), "200", c.Name),
 			"delete": op("delete_"+c.Name, "Delete a record of "+c.Name, []any{idParam, ifMatch}, nil, "204", ""),
 		}
+		if c.CachePolicy() == schema.CacheWriteBack {
+			counters := obj{}
+			for _, name := range c.Cache.Counters {
+				counters[name] = obj{"type": "number"}
+			}
+			paths["/api/v1/collections/"+c.Name+"/records/{id}/increment"] = obj{
+				"post": op("increment_"+c.Name, "Add to counters of a record of "+c.Name+" (written to the database in batches)",
+					[]any{idParam}, obj{"type": "object", "properties": counters, "additionalProperties": false}, "200", c.Name),
+			}
+		}
 	}
 	return obj{
 		"openapi": "3.0.3",

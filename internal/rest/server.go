@@ -44,6 +44,9 @@ type Options struct {
 	// Realtime returns the node's realtime hub, or nil while it is not
 	// running.
 	Realtime func() Realtime
+	// Jobs, when set, serves /api/v1/jobs (it checks its callers itself;
+	// see SuperusersOnly).
+	Jobs http.Handler
 	// RateLimits limits how many requests each client may make; the zero
 	// value limits nothing.
 	RateLimits RateLimits
@@ -65,6 +68,7 @@ type API struct {
 	health   *telemetry.Health
 	limits   *limiter // nil: no rate limits
 	realtime func() Realtime
+	jobs     http.Handler
 	now      func() time.Time
 	// dummyHash is checked against when an email is unknown, so that a
 	// login takes as long whether or not the account exists. It is made on
@@ -91,7 +95,7 @@ func New(o Options) http.Handler {
 		return h
 	})
 	a := &API{recs: o.Records, db: o.DB, signer: o.Signer, ident: o.Identity, log: o.Logger, maxBody: o.MaxBodyBytes,
-		tokenTTL: o.TokenTTL, health: o.Health, realtime: o.Realtime, now: o.Now, dummyHash: dummy,
+		tokenTTL: o.TokenTTL, health: o.Health, realtime: o.Realtime, jobs: o.Jobs, now: o.Now, dummyHash: dummy,
 		limits: newLimiter(o.RateLimits, o.TrustedProxies, o.Metrics, o.Logger)}
 	if a.health == nil {
 		a.health = telemetry.NewHealth(0)
@@ -146,6 +150,14 @@ func (a *API) routes(mux *http.ServeMux) {
 
 	// Until per-collection access rules exist, records are for superusers
 	// only: everyone else is denied.
+	if a.jobs != nil {
+		jobs := a.handle(func(w http.ResponseWriter, r *http.Request) error {
+			a.jobs.ServeHTTP(w, r)
+			return nil
+		})
+		mux.Handle("/api/v1/jobs", jobs)
+		mux.Handle("/api/v1/jobs/", jobs)
+	}
 	mux.Handle("GET /api/v1/realtime", a.handle(a.realtimeSSE))
 	mux.Handle("GET /api/v1/realtime/ws", a.handle(a.realtimeWS))
 	mux.Handle("GET /api/v1/collections/{name}/records", a.recordAccess(a.listRecords))
@@ -154,6 +166,7 @@ func (a *API) routes(mux *http.ServeMux) {
 	mux.Handle("PATCH /api/v1/collections/{name}/records/{id}", a.recordAccess(a.patchRecord))
 	mux.Handle("PUT /api/v1/collections/{name}/records/{id}", a.recordAccess(a.putRecord))
 	mux.Handle("DELETE /api/v1/collections/{name}/records/{id}", a.recordAccess(a.deleteRecord))
+	mux.Handle("POST /api/v1/collections/{name}/records/{id}/increment", a.recordAccess(a.incrementRecord))
 }
 
 // handlerFunc is a handler that returns its error for one place to write.
@@ -337,4 +350,23 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	p := httpx.ProblemFor(apperr.New(apperr.Unavailable, "not ready: %s", reason))
 	p.Components = rep.Components
 	httpx.WriteProblem(w, p)
+}
+
+// SuperusersOnly returns a check for handlers mounted on the API: it lets
+// through superusers, and superusers' API keys whose scopes grant every
+// operation on scope (such as "_jobs") or on "*".
+func SuperusersOnly(scope string) func(r *http.Request) error {
+	return func(r *http.Request) error {
+		p := auth.PrincipalFrom(r.Context())
+		if p == nil {
+			return apperr.New(apperr.Unauthorized, "sign in as a superuser (POST /api/v1/admin/login) and send the token as Authorization: Bearer")
+		}
+		if !p.IsSuperuser() {
+			return apperr.New(apperr.Forbidden, "only superusers may do this")
+		}
+		if !p.Allows(scope, "*") {
+			return apperr.New(apperr.Forbidden, "the API key's scopes do not include %s", scope)
+		}
+		return nil
+	}
 }

@@ -116,9 +116,12 @@ type Collection struct {
 	Rules Rules `json:"rules"`
 	// OAuth2 lists the OpenID Connect providers users of an auth
 	// collection may sign in with.
-	OAuth2  []OAuth2Provider `json:"oauth2,omitempty"`
-	Created time.Time        `json:"created"`
-	Updated time.Time        `json:"updated"`
+	OAuth2 []OAuth2Provider `json:"oauth2,omitempty"`
+	// Cache is how the records service caches the collection's records,
+	// and what HTTP caches may keep; nil caches nothing.
+	Cache   *Cache    `json:"cache,omitempty"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
 }
 
 // OAuth2Provider is an OpenID Connect provider, found by its issuer URL
@@ -339,6 +342,7 @@ func (c *Collection) Validate(lookup func(string) *Collection) error {
 			}
 		}
 	}
+	validateCache(&ve, c)
 	for i, ix := range c.Indexes {
 		path := fmt.Sprintf("indexes[%d]", i)
 		if len(ix.Fields) == 0 {
