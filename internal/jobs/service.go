@@ -135,6 +135,13 @@ func New(cfg Config) (*Service, error) {
 	}
 	for name, n := range cfg.Queues {
 		s.queues[name] = &queue{name: name, slots: n, wake: make(chan struct{}, 1)}
+		// Every state of a configured queue is exported from the start,
+		// so that alerts on it (dead letters growing) have a series.
+		for _, st := range States {
+			if st != StateCompleted && st != StateCancelled {
+				s.m.depth.WithLabelValues(name, string(st)).Set(0)
+			}
+		}
 	}
 	return s, nil
 }
