@@ -2,9 +2,11 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +38,10 @@ func TestShortRun(t *testing.T) {
 			if tr.Name == "ceiling" && sc != "view" {
 				continue
 			}
+			if why, ok := tr.NotRun[sc]; ok {
+				t.Logf("%s %s not run: %s", tr.Name, sc, why)
+				continue
+			}
 			r := rep.result(sc, tr.Name)
 			if r == nil || r.RPS <= 0 || r.Requests == 0 {
 				t.Errorf("%s %s: no measurement: %+v", tr.Name, sc, r)
@@ -50,7 +56,7 @@ func TestShortRun(t *testing.T) {
 		t.Fatalf("want one results file, got %v (%v)", md, err)
 	}
 	b, _ := os.ReadFile(md[0])
-	for _, want := range []string{"| scenario |", "| view |", "start to ready", "strata-sqlite / floor"} {
+	for _, want := range []string{"| scenario | caller |", "| view | superuser |", "| list-owner | user |", "start to ready", "strata-sqlite / floor"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("%s lacks %q", md[0], want)
 		}
@@ -58,18 +64,69 @@ func TestShortRun(t *testing.T) {
 }
 
 func TestDatasetIsTheSameEveryTime(t *testing.T) {
-	a, b := newDataset(10, 100, 1), newDataset(10, 100, 1)
-	if !slices.Equal(a.posts, b.posts) || !slices.Equal(a.users, b.users) {
+	a, b := newDataset(10, 100, 4, 1), newDataset(10, 100, 4, 1)
+	if !slices.Equal(a.posts, b.posts) || !slices.Equal(a.users, b.users) || !slices.Equal(a.members, b.members) {
 		t.Fatal("the same seed made different data")
 	}
+	if c := newDataset(10, 100, 7, 1); !slices.Equal(a.posts, c.posts) || !slices.Equal(a.users, c.users) {
+		t.Fatal("the number of members changed the users or posts")
+	}
 	matching := 0
-	for _, p := range newDataset(50, 10_000, 1).posts {
+	for _, p := range newDataset(50, 10_000, 8, 1).posts {
 		if p.Published && p.Views >= 500 {
 			matching++
 		}
 	}
 	if matching < 2000 || matching > 3000 {
 		t.Errorf("%d of 10000 posts match the list filter, want about a quarter", matching)
+	}
+}
+
+// TestMembersShareThePosts checks that each member owns an equal share of
+// member_posts and, in a short run and a full one, enough posts matching
+// the list filter to fill list-owner's 50.
+func TestMembersShareThePosts(t *testing.T) {
+	for _, short := range []bool{true, false} {
+		cfg := DefaultConfig(short)
+		d := newDataset(cfg.Users, cfg.Records, cfg.Members, cfg.Seed)
+		ids := make([]string, cfg.Members)
+		for i := range ids {
+			ids[i] = strconv.Itoa(i)
+		}
+		owned := map[string]int{}
+		for _, b := range d.memberPostBodies(ids) {
+			var p struct{ Author string }
+			if err := json.Unmarshal(b, &p); err != nil {
+				t.Fatal(err)
+			}
+			owned[p.Author]++
+		}
+		for i, id := range ids {
+			if n := owned[id]; n < cfg.Records/cfg.Members || n > cfg.Records/cfg.Members+1 {
+				t.Errorf("short %v: member %d owns %d posts of %d", short, i, n, cfg.Records)
+			}
+			if n := d.ownerMatches(i); n < 50 {
+				t.Errorf("short %v: member %d has %d posts matching the list filter, want 50 or more", short, i, n)
+			}
+		}
+	}
+}
+
+// TestScenarioCallers checks that every target can tell whether it runs
+// each scenario's caller, and that the scenarios' names are unique.
+func TestScenarioCallers(t *testing.T) {
+	seen := map[string]bool{}
+	for _, sc := range scenarios {
+		if seen[sc.name] {
+			t.Errorf("scenario %s twice", sc.name)
+		}
+		seen[sc.name] = true
+	}
+	for _, name := range targetNames {
+		tg := newTarget(name, nil)
+		if _, ok := tg.cannot[asUser]; !ok && !tg.viewOnly && tg.members == nil {
+			t.Errorf("%s runs list-owner but has no members step", name)
+		}
 	}
 }
 

@@ -28,8 +28,14 @@ type dialect struct {
 type instance struct {
 	proc *process
 	base string // http://127.0.0.1:PORT
-	auth string // the Authorization header, if any
+	auth string // the superuser's Authorization header, if any
 	dialect
+}
+
+// member is a signed-in member of the members auth collection.
+type member struct {
+	id   string // the member's record id
+	auth string // the Authorization header with the member's token
 }
 
 // newClient returns an HTTP client that keeps up to conns connections
@@ -43,16 +49,22 @@ func newClient(conns int) *http.Client {
 	}}
 }
 
-// call sends one JSON request and decodes a 2xx answer into out (when not
-// nil); any other status is an error that quotes the answer.
+// call sends one JSON request as the superuser and decodes a 2xx answer
+// into out (when not nil); any other status is an error that quotes the
+// answer.
 func (in *instance) call(ctx context.Context, c *http.Client, method, path string, body []byte, out any) error {
+	return in.callAs(ctx, c, in.auth, method, path, body, out)
+}
+
+// callAs is call with the Authorization header auth; "" sends none.
+func (in *instance) callAs(ctx context.Context, c *http.Client, auth, method, path string, body []byte, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, in.base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if in.auth != "" {
-		req.Header.Set("Authorization", in.auth)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
 	resp, err := c.Do(req)
 	if err != nil {

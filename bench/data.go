@@ -8,11 +8,15 @@ import (
 )
 
 // dataset is what every target is loaded with: the same users and posts,
-// made from a fixed seed.
+// made from a fixed seed, and the members who own member_posts.
 type dataset struct {
-	users []userData
-	posts []postData
+	users   []userData
+	posts   []postData
+	members []userData
 }
+
+// memberPassword is every member's password.
+const memberPassword = "bench-member-password"
 
 type userData struct {
 	Name  string `json:"name"`
@@ -32,12 +36,14 @@ var words = strings.Fields(`amber basalt cedar delta ember fjord granite harbor 
 	kestrel lagoon meadow nebula orchard prairie quartz river summit tundra upland valley willow
 	xenon yarrow zephyr quiet bright hollow distant gentle rapid silent golden crimson northern`)
 
-// newDataset makes nUsers users and nPosts posts from seed. Views are
-// uniform in [0, 1000) and half the posts are published, so the list
-// scenario's filter (published, views >= 500) matches about a quarter.
-func newDataset(nUsers, nPosts int, seed uint64) *dataset {
+// newDataset makes nUsers users, nPosts posts and nMembers members from
+// seed. Views are uniform in [0, 1000) and half the posts are published,
+// so the list scenario's filter (published, views >= 500) matches about a
+// quarter. Members take nothing from the random numbers: the users and
+// posts are the same whatever nMembers is.
+func newDataset(nUsers, nPosts, nMembers int, seed uint64) *dataset {
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
-	d := &dataset{users: make([]userData, nUsers), posts: make([]postData, nPosts)}
+	d := &dataset{users: make([]userData, nUsers), posts: make([]postData, nPosts), members: make([]userData, nMembers)}
 	for i := range d.users {
 		d.users[i] = userData{Name: fmt.Sprintf("User %d %s", i, pick(rng, 1)), Email: fmt.Sprintf("user%d@example.com", i)}
 	}
@@ -49,6 +55,9 @@ func newDataset(nUsers, nPosts int, seed uint64) *dataset {
 			Author:    rng.IntN(nUsers),
 			Body:      pick(rng, 30+rng.IntN(40)),
 		}
+	}
+	for i := range d.members {
+		d.members[i] = userData{Name: fmt.Sprintf("Member %d", i), Email: fmt.Sprintf("member%d@example.com", i)}
 	}
 	return d
 }
@@ -82,6 +91,40 @@ func (d *dataset) postBodies(userIDs []string) [][]byte {
 		out[i] = postJSON(p.Title, p.Views, p.Published, userIDs[p.Author], p.Body)
 	}
 	return out
+}
+
+// memberPostBodies are the JSON bodies that create member_posts: the posts
+// again, post i written by member i mod len(memberIDs), so that each member
+// owns the same share.
+func (d *dataset) memberPostBodies(memberIDs []string) [][]byte {
+	out := make([][]byte, len(d.posts))
+	for i, p := range d.posts {
+		out[i] = postJSON(p.Title, p.Views, p.Published, memberIDs[i%len(memberIDs)], p.Body)
+	}
+	return out
+}
+
+// ownerMatches is how many posts of member m match the list filter: what
+// list-owner answers, up to 50.
+func (d *dataset) ownerMatches(m int) int {
+	n := 0
+	for i := m; i < len(d.posts); i += len(d.members) {
+		if d.posts[i].Published && d.posts[i].Views >= 500 {
+			n++
+		}
+	}
+	return n
+}
+
+// memberJSON is the body that registers member i; extra adds fields a
+// target asks for besides email and password.
+func (d *dataset) memberJSON(i int, extra map[string]any) []byte {
+	m := map[string]any{"name": d.members[i].Name, "email": d.members[i].Email, "password": memberPassword}
+	for k, v := range extra {
+		m[k] = v
+	}
+	b, _ := json.Marshal(m)
+	return b
 }
 
 // postJSON is the body that creates a post, the same on every target.

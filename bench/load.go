@@ -15,7 +15,9 @@ import (
 
 // Result is one scenario on one target.
 type Result struct {
-	Scenario  string    `json:"scenario"`
+	Scenario string `json:"scenario"`
+	// Caller is who sent the requests: superuser, anonymous or user.
+	Caller    string    `json:"caller"`
 	Target    string    `json:"target"`
 	RoundsRPS []float64 `json:"rounds_rps"` // requests per second of each round
 	RPS       float64   `json:"rps"`        // the median of RoundsRPS
@@ -45,6 +47,7 @@ type round struct {
 // worker is one connection of the closed loop: it sends its next request
 // when the previous one is answered.
 type worker struct {
+	slot     int // the worker's place in the round; it picks the member of asUser
 	rng      *rand.Rand
 	buf      bytes.Buffer
 	lat      []time.Duration
@@ -60,7 +63,7 @@ func runRound(ctx context.Context, c *http.Client, st *state, sc scenario, conns
 	start := time.Now()
 	end := start.Add(d)
 	for i := range ws {
-		w := &worker{rng: rand.New(rand.NewPCG(seed, uint64(i)))}
+		w := &worker{slot: i, rng: rand.New(rand.NewPCG(seed, uint64(i)))}
 		ws[i] = w
 		wg.Go(func() {
 			for ctx.Err() == nil && time.Now().Before(end) {
@@ -68,7 +71,7 @@ func runRound(ctx context.Context, c *http.Client, st *state, sc scenario, conns
 				if !ok {
 					return
 				}
-				w.do(ctx, c, st.in, r)
+				w.do(ctx, c, st, r)
 			}
 		})
 	}
@@ -86,7 +89,8 @@ func runRound(ctx context.Context, c *http.Client, st *state, sc scenario, conns
 }
 
 // do sends one request and records its latency and outcome.
-func (w *worker) do(ctx context.Context, c *http.Client, in *instance, r request) {
+func (w *worker) do(ctx context.Context, c *http.Client, st *state, r request) {
+	in := st.in
 	var body io.Reader
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
@@ -99,8 +103,17 @@ func (w *worker) do(ctx context.Context, c *http.Client, in *instance, r request
 	if r.body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if in.auth != "" {
-		req.Header.Set("Authorization", in.auth)
+	switch r.as {
+	case asSuperuser:
+		if in.auth != "" {
+			req.Header.Set("Authorization", in.auth)
+		}
+	case asUser:
+		if len(st.members) == 0 {
+			w.fail("no member is signed in")
+			return
+		}
+		req.Header.Set("Authorization", st.members[w.slot%len(st.members)].auth)
 	}
 	t0 := time.Now()
 	resp, err := c.Do(req)
@@ -130,7 +143,7 @@ func (w *worker) fail(msg string) {
 // runScenario runs a warm-up and then cfg.Rounds rounds of sc, and sums
 // them up.
 func runScenario(ctx context.Context, c *http.Client, st *state, sc scenario, cfg Config) Result {
-	res := Result{Scenario: sc.name}
+	res := Result{Scenario: sc.name, Caller: sc.caller.String()}
 	var shares []int64 // delete: how many posts the warm-up and each round may take
 	if sc.name == "delete" {
 		shares = deleteShares(ctx, c, st, cfg)

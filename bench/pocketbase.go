@@ -38,13 +38,16 @@ func pocketbaseTarget() *target {
 		load: pbLoad,
 		loadHow: fmt.Sprintf("its batch API (POST /api/batch, %d creates a request, 4 at a time), "+
 			"enabled for the load and then set back to the defaults", pbBatch),
+		members: pbMembers,
+		membersHow: "members created through the records API and signed in at auth-with-password, 4 at a time; " +
+			"member_posts through the batch API, as the load",
 	}
 }
 
 // pbPrepare signs in as the superuser, replaces the default users auth
 // collection with a base collection shaped like the other targets', and
-// creates posts with the same index. Collections without rules are for
-// superusers only, as on Strata today.
+// creates posts with the same index and rules: list and view public, the
+// rest for superusers only (null), as on Strata.
 func pbPrepare(ctx context.Context, in *instance) error {
 	c := newClient(1)
 	var tok struct{ Token string }
@@ -66,21 +69,92 @@ func pbPrepare(ctx context.Context, in *instance) error {
 	posts := `{"name":"posts","type":"base","fields":[{"name":"title","type":"text","required":true},{"name":"views","type":"number"},` +
 		`{"name":"published","type":"bool"},{"name":"author","type":"relation","collectionId":"` + users.ID + `","maxSelect":1},` +
 		`{"name":"body","type":"text"},` + autodates + `],` +
-		"\"indexes\":[\"CREATE INDEX `idx_posts_published_views` ON `posts` (`published`, `views`)\"]}"
+		"\"indexes\":[\"CREATE INDEX `idx_posts_published_views` ON `posts` (`published`, `views`)\"],\"listRule\":\"\",\"viewRule\":\"\"}"
 	return in.call(ctx, c, http.MethodPost, "/api/collections", []byte(posts), nil)
 }
 
-// pbLoad loads the data set through the batch API, which is off by
-// default: it is turned on for the load and its settings put back after.
+// pbMembers is strataMembers on PocketBase: members is an auth collection
+// anyone may create records in (createRule ""), member_posts has the
+// owner-only list and view rules and the same index.
+func pbMembers(ctx context.Context, in *instance, d *dataset) ([]member, error) {
+	c := newClient(4)
+	defer c.CloseIdleConnections()
+	var members struct{ ID string }
+	err := in.call(ctx, c, http.MethodPost, "/api/collections", []byte(`{"name":"members","type":"auth",`+
+		`"fields":[{"name":"name","type":"text","required":true}],"createRule":""}`), &members)
+	if err != nil {
+		return nil, err
+	}
+	autodates := `{"name":"created","type":"autodate","onCreate":true},{"name":"updated","type":"autodate","onCreate":true,"onUpdate":true}`
+	posts := `{"name":"member_posts","type":"base","fields":[{"name":"title","type":"text","required":true},{"name":"views","type":"number"},` +
+		`{"name":"published","type":"bool"},{"name":"author","type":"relation","collectionId":"` + members.ID + `","maxSelect":1},` +
+		`{"name":"body","type":"text"},` + autodates + `],` +
+		"\"indexes\":[\"CREATE INDEX `idx_member_posts_owner` ON `member_posts` (`author`, `published`, `views`)\"]," +
+		`"listRule":"` + ownerRule + `","viewRule":"` + ownerRule + `"}`
+	if err := in.call(ctx, c, http.MethodPost, "/api/collections", []byte(posts), nil); err != nil {
+		return nil, err
+	}
+	ms := make([]member, len(d.members))
+	err = parallel(ctx, 4, len(ms), func(ctx context.Context, i int) error {
+		var rec struct{ ID string }
+		body := d.memberJSON(i, map[string]any{"passwordConfirm": memberPassword})
+		if err := in.callAs(ctx, c, "", http.MethodPost, in.records("members"), body, &rec); err != nil {
+			return err
+		}
+		ms[i].id = rec.ID
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create members: %w", err)
+	}
+	err = pbWithBatch(ctx, in, c, func() error {
+		_, err := pbCreateBatches(ctx, in, c, "member_posts", d.memberPostBodies(memberIDs(ms)))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load member_posts: %w", err)
+	}
+	err = parallel(ctx, 4, len(ms), func(ctx context.Context, i int) error {
+		var tok struct{ Token string }
+		body := fmt.Appendf(nil, `{"identity":%q,"password":%q}`, d.members[i].Email, memberPassword)
+		if err := in.callAs(ctx, c, "", http.MethodPost, "/api/collections/members/auth-with-password", body, &tok); err != nil {
+			return err
+		}
+		ms[i].auth = tok.Token
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sign members in: %w", err)
+	}
+	return ms, nil
+}
+
+// pbLoad loads the data set through the batch API.
 func pbLoad(ctx context.Context, in *instance, d *dataset, _ int) (users, posts []string, err error) {
 	c := newClient(4)
+	defer c.CloseIdleConnections()
+	err = pbWithBatch(ctx, in, c, func() error {
+		if users, err = pbCreateBatches(ctx, in, c, "users", d.userBodies()); err != nil {
+			return fmt.Errorf("load users: %w", err)
+		}
+		if posts, err = pbCreateBatches(ctx, in, c, "posts", d.postBodies(users)); err != nil {
+			return fmt.Errorf("load posts: %w", err)
+		}
+		return nil
+	})
+	return users, posts, err
+}
+
+// pbWithBatch runs load with the batch API on, which is off by default,
+// and puts its settings back after.
+func pbWithBatch(ctx context.Context, in *instance, c *http.Client, load func() error) (err error) {
 	var settings struct{ Batch json.RawMessage }
 	if err := in.call(ctx, c, http.MethodGet, "/api/settings", nil, &settings); err != nil {
-		return nil, nil, err
+		return err
 	}
 	on := fmt.Appendf(nil, `{"batch":{"enabled":true,"maxRequests":%d,"timeout":30}}`, pbBatch)
 	if err := in.call(ctx, c, http.MethodPatch, "/api/settings", on, nil); err != nil {
-		return nil, nil, err
+		return err
 	}
 	defer func() {
 		back := []byte(`{"batch":` + string(settings.Batch) + `}`)
@@ -88,13 +162,7 @@ func pbLoad(ctx context.Context, in *instance, d *dataset, _ int) (users, posts 
 			err = fmt.Errorf("put back batch settings: %w", e)
 		}
 	}()
-	if users, err = pbCreateBatches(ctx, in, c, "users", d.userBodies()); err != nil {
-		return nil, nil, fmt.Errorf("load users: %w", err)
-	}
-	if posts, err = pbCreateBatches(ctx, in, c, "posts", d.postBodies(users)); err != nil {
-		return nil, nil, fmt.Errorf("load posts: %w", err)
-	}
-	return users, posts, nil
+	return load()
 }
 
 // pbCreateBatches creates one record per body, pbBatch to a request and 4

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -118,7 +119,7 @@ func textTable(r *Report) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	cols := r.columns()
-	fmt.Fprint(tw, "scenario\t"+strings.Join(cols, "\t"))
+	fmt.Fprint(tw, "scenario\tcaller\t"+strings.Join(cols, "\t"))
 	for _, s := range strataNames {
 		for _, p := range peers {
 			fmt.Fprintf(tw, "\t%s/%s", short(s), short(p))
@@ -126,7 +127,7 @@ func textTable(r *Report) string {
 	}
 	fmt.Fprintln(tw)
 	for _, sc := range r.Config.Scenarios {
-		fmt.Fprint(tw, sc)
+		fmt.Fprint(tw, sc+"\t"+callerOf(sc))
 		for _, t := range cols {
 			fmt.Fprint(tw, "\t"+cell(r.result(sc, t), " "))
 		}
@@ -139,6 +140,12 @@ func textTable(r *Report) string {
 	}
 	tw.Flush()
 	return b.String()
+}
+
+// callerOf is who sends the requests of the scenario called name.
+func callerOf(name string) string {
+	s, _ := scenarioNamed(name)
+	return s.caller.String()
 }
 
 func short(name string) string {
@@ -188,17 +195,17 @@ func markdown(r *Report) string {
 	p("")
 	p("Command: `%s`", c.Command)
 	p("")
-	p("Data: %d posts and %d users, the same on every target. Load: %d connections, closed loop, keep-alive; "+
+	p("Data: %d posts and %d users (with list-owner, %d members and their member_posts), the same on every target. Load: %d connections, closed loop, keep-alive; "+
 		"each scenario has a %s warm-up, then %d rounds of %s. req/s is the median of the rounds; p50 / p99 are "+
 		"latency percentiles over every request of all rounds together. Non-2xx answers count as errors. "+
 		"The load generator runs on the same machine as the target, and only one target runs at a time.",
-		c.Posts, c.Users, c.Conns, c.Warmup, c.Rounds, c.Duration)
+		c.Posts, c.Users, c.Members, c.Conns, c.Warmup, c.Rounds, c.Duration)
 	p("")
 	p("## Results")
 	p("")
 	cols := r.columns()
-	head := "| scenario | " + strings.Join(cols, " | ") + " |"
-	sep := "| --- |" + strings.Repeat(" ---: |", len(cols))
+	head := "| scenario | caller | " + strings.Join(cols, " | ") + " |"
+	sep := "| --- | --- |" + strings.Repeat(" ---: |", len(cols))
 	for _, s := range strataNames {
 		for _, pe := range peers {
 			head += " " + s + " / " + pe + " |"
@@ -208,7 +215,7 @@ func markdown(r *Report) string {
 	p("%s", head)
 	p("%s", sep)
 	for _, sc := range c.Scenarios {
-		row := "| " + sc + " |"
+		row := "| " + sc + " | " + callerOf(sc) + " |"
 		for _, t := range cols {
 			row += " " + cell(r.result(sc, t), "<br>") + " |"
 		}
@@ -220,7 +227,8 @@ func markdown(r *Report) string {
 		p("%s", row)
 	}
 	p("")
-	p("Each cell: requests per second, then p50 / p99 latency. The ratios divide req/s of the same run.")
+	p("Each cell: requests per second, then p50 / p99 latency; - where the target does not run the scenario. " +
+		"The ratios divide req/s of the same run.")
 	p("")
 	p("Spread: the slowest and the fastest round in req/s, and the CPU used during the rounds outside the "+
 		"processes under test (the benchmark, the target, its PostgreSQL), in cores: other programs and kernel "+
@@ -254,6 +262,9 @@ func markdown(r *Report) string {
 		if t.Name == "ceiling" {
 			load = t.LoadHow
 		}
+		if t.MembersHow != "" {
+			load += fmt.Sprintf("; for list-owner, %.1f s more: %s", t.MembersSeconds, t.MembersHow)
+		}
 		p("| %s | %s | %s ms | %s | %.1f MiB | %.1f MiB |", t.Name, t.Version, num(t.StartMedianMS), load,
 			float64(t.RSSLoadKiB)/1024, float64(t.RSSRunKiB)/1024)
 	}
@@ -272,9 +283,19 @@ func markdown(r *Report) string {
 		p("| %s | %s | %s |", s.name, s.caller, s.what)
 	}
 	p("")
-	p("Every scenario runs as a superuser on every target (Strata has no per-collection access rules yet); " +
-		"the ceiling takes only view.")
+	p("Callers: superuser, the target's superuser token (the floor's static token); anonymous, no Authorization "+
+		"header; user, a member of the auth collection members, signed in before the scenarios, each connection "+
+		"sending one member's token. posts has public list and view rules (\"\" on Strata, PocketBase and the floor's "+
+		"-public-reads), which superusers skip, so the superuser scenarios do the same work as without them. "+
+		"member_posts holds the posts again, each written by one of %d members in turn, with the list and view rule "+
+		"`%s` and an index on (author, published, views). The ceiling takes only view; a scenario a target cannot "+
+		"express is not run there (see the notes).", c.Members, ownerRule)
 	var notes []string
+	for _, t := range r.Targets {
+		for _, sc := range slices.Sorted(maps.Keys(t.NotRun)) {
+			notes = append(notes, fmt.Sprintf("%s %s: not run: %s", t.Name, sc, t.NotRun[sc]))
+		}
+	}
 	for _, res := range r.Results {
 		if res.Note != "" {
 			notes = append(notes, fmt.Sprintf("%s %s: %s", res.Target, res.Scenario, res.Note))

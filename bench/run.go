@@ -57,22 +57,54 @@ func runTarget(ctx context.Context, cfg Config, t *target, ds *dataset, dir stri
 			return fail(fmt.Errorf("after the load: %w", err))
 		}
 	}
-	tr.RSSLoadKiB = idleRSS(ctx, in.proc.pid(), cfg.Settle)
-
-	st := &state{in: in, cpu: cpu, users: users, posts: posts}
-	c := newClient(cfg.Conns)
-	defer c.CloseIdleConnections()
-	var results []Result
-	var fails []string
+	var run []scenario
 	for _, sc := range scenarios {
 		if !slices.Contains(cfg.Scenarios, sc.name) || (t.viewOnly && sc.name != "view") {
 			continue
 		}
+		if why, ok := t.cannot[sc.caller]; ok {
+			if tr.NotRun == nil {
+				tr.NotRun = map[string]string{}
+			}
+			tr.NotRun[sc.name] = why
+			logf("%s %s: not run: %s", t.name, sc.name, why)
+			continue
+		}
+		run = append(run, sc)
+	}
+	st := &state{in: in, cpu: cpu, users: users, posts: posts}
+	if slices.ContainsFunc(run, func(sc scenario) bool { return sc.caller == asAnonymous }) {
+		if err := verifyAnonymous(ctx, in, posts); err != nil {
+			return fail(fmt.Errorf("after the load: %w", err))
+		}
+	}
+	tr.RSSLoadKiB = idleRSS(ctx, in.proc.pid(), cfg.Settle)
+	// Members come after the RSS of the load is read: hashing their
+	// passwords takes memory that has nothing to do with the data.
+	if slices.ContainsFunc(run, func(sc scenario) bool { return sc.caller == asUser }) {
+		began := time.Now()
+		ms, err := t.members(ctx, in, ds)
+		if err != nil {
+			return fail(fmt.Errorf("members: %w", err))
+		}
+		tr.MembersSeconds, tr.MembersHow = time.Since(began).Seconds(), t.membersHow
+		logf("%s: %d members and %d member_posts loaded, members signed in, in %.1f s", t.name, len(ms), len(ds.posts), tr.MembersSeconds)
+		if err := verifyOwner(ctx, in, ds, ms); err != nil {
+			return fail(fmt.Errorf("after loading members: %w", err))
+		}
+		st.members = ms
+	}
+
+	c := newClient(cfg.Conns)
+	defer c.CloseIdleConnections()
+	var results []Result
+	var fails []string
+	for _, sc := range run {
 		r := runScenario(ctx, c, st, sc, cfg)
 		r.Target = t.name
 		results = append(results, r)
-		logf("%s %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors, %.2f cores busy elsewhere %s",
-			t.name, sc.name, r.RPS, r.P50, r.P99, r.Errors, r.OtherCores, r.Note)
+		logf("%s %s (%s): %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors, %.2f cores busy elsewhere %s",
+			t.name, sc.name, r.Caller, r.RPS, r.P50, r.P99, r.Errors, r.OtherCores, r.Note)
 		if r.Errors > 0 {
 			fails = append(fails, fmt.Sprintf("%s %s: %d errors of %d requests; the first: %s", t.name, sc.name, r.Errors, r.Requests, r.ErrorSample))
 		}
@@ -162,6 +194,76 @@ func verify(ctx context.Context, in *instance, posts []string) error {
 				return fmt.Errorf("%s answered a post without its author", q)
 			}
 		}
+	}
+	return nil
+}
+
+// listPage is a page of the list query.
+type listPage struct {
+	Items []struct {
+		ID        string
+		Author    string
+		Views     float64
+		Published bool
+	}
+}
+
+// checkList checks that a page of the list query holds want posts, each
+// published with views >= 500, most viewed first, and (when author is not
+// "") written by author.
+func checkList(p *listPage, want int, author string) error {
+	if len(p.Items) != want {
+		return fmt.Errorf("answered %d posts, want %d", len(p.Items), want)
+	}
+	for i, it := range p.Items {
+		if !it.Published || it.Views < 500 || (i > 0 && it.Views > p.Items[i-1].Views) {
+			return fmt.Errorf("answered a post out of filter or order: %+v", it)
+		}
+		if author != "" && it.Author != author {
+			return fmt.Errorf("answered post %s of author %q, want only %q's", it.ID, it.Author, author)
+		}
+	}
+	return nil
+}
+
+// verifyAnonymous checks that posts answers a caller with no credentials
+// as it answers the superuser: a post by id, and the list.
+func verifyAnonymous(ctx context.Context, in *instance, posts []string) error {
+	c := newClient(1)
+	defer c.CloseIdleConnections()
+	var rec struct{ ID string }
+	if err := in.callAs(ctx, c, "", "GET", in.records("posts")+"/"+posts[0], nil, &rec); err != nil || rec.ID != posts[0] {
+		return fmt.Errorf("anonymous view answered id %q, want %q (%v)", rec.ID, posts[0], err)
+	}
+	var page listPage
+	if err := in.callAs(ctx, c, "", "GET", in.records("posts")+in.list, nil, &page); err != nil {
+		return err
+	}
+	if err := checkList(&page, 50, ""); err != nil {
+		return fmt.Errorf("anonymous list: %w", err)
+	}
+	return nil
+}
+
+// verifyOwner checks the owner-only rule: each member's list answers that
+// member's matching posts only, as many as the data set says (up to 50),
+// and a caller with no credentials gets none of them.
+func verifyOwner(ctx context.Context, in *instance, d *dataset, ms []member) error {
+	c := newClient(1)
+	defer c.CloseIdleConnections()
+	for i, m := range ms {
+		var page listPage
+		if err := in.callAs(ctx, c, m.auth, "GET", in.records("member_posts")+in.list, nil, &page); err != nil {
+			return err
+		}
+		if err := checkList(&page, min(50, d.ownerMatches(i)), m.id); err != nil {
+			return fmt.Errorf("member %d's list: %w", i, err)
+		}
+	}
+	var page listPage
+	err := in.callAs(ctx, c, "", "GET", in.records("member_posts")+in.list, nil, &page)
+	if err == nil && len(page.Items) > 0 {
+		return fmt.Errorf("an anonymous list of member_posts answered %d posts", len(page.Items))
 	}
 	return nil
 }

@@ -8,10 +8,37 @@ import (
 	"sync/atomic"
 )
 
+// caller is who sends a request.
+type caller int
+
+const (
+	// asSuperuser sends the target's superuser credentials (the floor's
+	// static token).
+	asSuperuser caller = iota
+	// asAnonymous sends no Authorization header.
+	asAnonymous
+	// asUser sends the token of a signed-in member of the members auth
+	// collection: each worker is one member, the same in every round.
+	asUser
+)
+
+// String is the caller's name in the results.
+func (c caller) String() string {
+	switch c {
+	case asAnonymous:
+		return "anonymous"
+	case asUser:
+		return "user"
+	}
+	return "superuser"
+}
+
 // request is one request a worker sends.
 type request struct {
 	method, path string
 	body         []byte
+	// as is who sends it.
+	as caller
 	// keep, when set, is given the body of a 2xx answer.
 	keep func(body []byte)
 }
@@ -22,6 +49,8 @@ type state struct {
 	cpu   cpuMeter
 	users []string // ids of the loaded users
 	posts []string // ids of the loaded posts
+	// members are the signed-in members, when a scenario runs as asUser.
+	members []member
 
 	mu      sync.Mutex
 	created []string // ids of the posts that create and mixed made
@@ -41,12 +70,11 @@ func (st *state) keepCreated(body []byte) {
 	}
 }
 
-// scenario is one kind of traffic, sent by a caller. Every scenario runs
-// as a superuser for now, on every target: Strata has no per-collection
-// access rules yet.
+// scenario is one kind of traffic, sent by one caller. A scenario runs on
+// every target that can express its caller's access (see target.cannot).
 type scenario struct {
 	name   string
-	caller string
+	caller caller
 	what   string
 	// next returns a worker's next request; false when there is nothing
 	// left to do (delete, once its ids are spent).
@@ -56,23 +84,23 @@ type scenario struct {
 // scenarios lists every scenario in the order they run: delete takes the
 // posts that create made.
 var scenarios = []scenario{
-	{name: "view", caller: "superuser", what: "GET one post by a random id", next: view},
-	{name: "list", caller: "superuser", what: "GET 50 posts with published = true && views >= 500, sorted by -views, no total",
+	{name: "view", what: "GET one post by a random id", next: view},
+	{name: "list", what: "GET 50 posts with published = true && views >= 500, sorted by -views, no total",
 		next: func(st *state, _ *rand.Rand) (request, bool) {
 			return request{method: "GET", path: st.in.records("posts") + st.in.list}, true
 		}},
-	{name: "expand", caller: "superuser", what: "list, with each post's author expanded",
+	{name: "expand", what: "list, with each post's author expanded",
 		next: func(st *state, _ *rand.Rand) (request, bool) {
 			return request{method: "GET", path: st.in.records("posts") + st.in.expand}, true
 		}},
-	{name: "create", caller: "superuser", what: "POST a new post", next: create},
-	{name: "update", caller: "superuser", what: "PATCH the views of a random post",
+	{name: "create", what: "POST a new post", next: create},
+	{name: "update", what: "PATCH the views of a random post",
 		next: func(st *state, rng *rand.Rand) (request, bool) {
 			id := st.posts[rng.IntN(len(st.posts))]
 			body := strconv.AppendInt([]byte(`{"views":`), int64(rng.IntN(1000)), 10)
 			return request{method: "PATCH", path: st.in.records("posts") + "/" + id, body: append(body, '}')}, true
 		}},
-	{name: "delete", caller: "superuser", what: "DELETE a post made by create or by a setup phase just before (each post once)",
+	{name: "delete", what: "DELETE a post made by create or by a setup phase just before (each post once)",
 		next: func(st *state, _ *rand.Rand) (request, bool) {
 			i := st.next.Add(1) - 1
 			if i >= st.end.Load() {
@@ -80,18 +108,30 @@ var scenarios = []scenario{
 			}
 			return request{method: "DELETE", path: st.in.records("posts") + "/" + st.pool[i]}, true
 		}},
-	{name: "mixed", caller: "superuser", what: "90% view, 10% create",
+	{name: "mixed", what: "90% view, 10% create",
 		next: func(st *state, rng *rand.Rand) (request, bool) {
 			if rng.IntN(10) == 0 {
 				return create(st, rng)
 			}
 			return view(st, rng)
 		}},
-	// Scenarios for other callers come with Strata's per-collection rules,
-	// each on every target that can express the rule:
-	//   view-public, list-public  caller "anonymous", under a public rule
-	//   list-owner                caller "user", under an owner-only rule
-	//                             (author = the caller)
+	// Under access rules. posts has public list and view rules, which
+	// superusers skip: the scenarios above do the same work as without.
+	{name: "view-public", caller: asAnonymous, what: "view, with no credentials, under a public view rule",
+		next: func(st *state, rng *rand.Rand) (request, bool) {
+			r, ok := view(st, rng)
+			r.as = asAnonymous
+			return r, ok
+		}},
+	{name: "list-public", caller: asAnonymous, what: "list, with no credentials, under a public list rule",
+		next: func(st *state, _ *rand.Rand) (request, bool) {
+			return request{method: "GET", path: st.in.records("posts") + st.in.list, as: asAnonymous}, true
+		}},
+	{name: "list-owner", caller: asUser,
+		what: "list on member_posts as a signed-in member, under the owner-only rule author = @request.auth.id (the member's own posts)",
+		next: func(st *state, _ *rand.Rand) (request, bool) {
+			return request{method: "GET", path: st.in.records("member_posts") + st.in.list, as: asUser}, true
+		}},
 }
 
 func view(st *state, rng *rand.Rand) (request, bool) {

@@ -35,6 +35,14 @@ type target struct {
 	prepare func(ctx context.Context, in *instance) error
 	// load creates the data set and returns the ids of the users and posts.
 	load func(ctx context.Context, in *instance, d *dataset, conns int) (users, posts []string, err error)
+	// members creates the members auth collection and member_posts under
+	// owner-only rules, registers d.members, loads member_posts and signs
+	// each member in; only when a scenario runs as asUser.
+	members    func(ctx context.Context, in *instance, d *dataset) ([]member, error)
+	membersHow string
+	// cannot says, for each caller whose access the target cannot
+	// express, why; its scenarios do not run there.
+	cannot map[caller]string
 	dialect
 
 	bin     string // the built binary
@@ -61,8 +69,10 @@ func newTarget(name string, pg *postgres) *target {
 		}
 	case "floor":
 		return &target{name: name, build: "bench/cmd/floor", health: "/healthz",
-			data:  func(_ context.Context, dir string) ([]string, error) { return []string{"-dir", dir}, nil },
-			serve: func(addr string) []string { return []string{"-http", addr, "-token", floorToken} },
+			data: func(_ context.Context, dir string) ([]string, error) { return []string{"-dir", dir}, nil },
+			// Reads of posts without an Authorization header are public;
+			// one with a header must have the token.
+			serve: func(addr string) []string { return []string{"-http", addr, "-token", floorToken, "-public-reads"} },
 			prepare: func(_ context.Context, in *instance) error {
 				in.auth = "Bearer " + floorToken
 				return nil
@@ -74,6 +84,8 @@ func newTarget(name string, pg *postgres) *target {
 			},
 			load:    loadEach,
 			loadHow: "its HTTP API, one POST per record, 16 at a time",
+			cannot: map[caller]string{asUser: "the floor has one static token and no accounts, sign-in or per-record " +
+				"ownership; an owner-only rule would take more than the few lines the floor allows itself"},
 		}
 	case "strata-sqlite", "strata-postgres":
 		t := strataTarget(name)
@@ -123,7 +135,7 @@ func strataTarget(name string) *target {
 				`{"name":"users","type":"base","fields":[{"name":"name","type":"text","required":true},{"name":"email","type":"email"}]}`,
 				`{"name":"posts","type":"base","fields":[{"name":"title","type":"text","required":true},{"name":"views","type":"number"},` +
 					`{"name":"published","type":"bool"},{"name":"author","type":"relation","collection":"users"},{"name":"body","type":"text"}],` +
-					`"indexes":[{"fields":["published","views"]}]}`,
+					`"indexes":[{"fields":["published","views"]}],"rules":{"list":"","view":""}}`,
 			} {
 				if err := in.call(ctx, c, http.MethodPost, "/api/v1/collections", []byte(col), nil); err != nil {
 					return err
@@ -138,7 +150,71 @@ func strataTarget(name string) *target {
 		},
 		load:    loadEach,
 		loadHow: "its HTTP API, one POST per record, 16 at a time",
+		members: strataMembers,
+		membersHow: "members registered at /api/v1/auth/members/register and signed in at /login, 4 at a time; " +
+			"member_posts through the records API, one POST per record, 16 at a time",
 	}
+}
+
+// ownerRule is the list and view rule of member_posts, the same on Strata
+// and PocketBase.
+const ownerRule = "author = @request.auth.id"
+
+// strataMembers creates members (an auth collection anyone may register
+// in) and member_posts (posts whose author is a member, readable by their
+// author only, indexed for that), registers the members, loads
+// member_posts and signs every member in.
+func strataMembers(ctx context.Context, in *instance, d *dataset) ([]member, error) {
+	c := newClient(4)
+	defer c.CloseIdleConnections()
+	for _, col := range []string{
+		`{"name":"members","type":"auth","fields":[{"name":"name","type":"text","required":true}],"rules":{"create":""}}`,
+		`{"name":"member_posts","type":"base","fields":[{"name":"title","type":"text","required":true},{"name":"views","type":"number"},` +
+			`{"name":"published","type":"bool"},{"name":"author","type":"relation","collection":"members"},{"name":"body","type":"text"}],` +
+			`"indexes":[{"fields":["author","published","views"]}],"rules":{"list":"` + ownerRule + `","view":"` + ownerRule + `"}}`,
+	} {
+		if err := in.call(ctx, c, http.MethodPost, "/api/v1/collections", []byte(col), nil); err != nil {
+			return nil, err
+		}
+	}
+	ms := make([]member, len(d.members))
+	err := parallel(ctx, 4, len(ms), func(ctx context.Context, i int) error {
+		var rec struct{ ID string }
+		if err := in.callAs(ctx, c, "", http.MethodPost, "/api/v1/auth/members/register", d.memberJSON(i, nil), &rec); err != nil {
+			return err
+		}
+		ms[i].id = rec.ID
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("register members: %w", err)
+	}
+	if _, err := in.createEach(ctx, "member_posts", d.memberPostBodies(memberIDs(ms)), 16); err != nil {
+		return nil, fmt.Errorf("load member_posts: %w", err)
+	}
+	err = parallel(ctx, 4, len(ms), func(ctx context.Context, i int) error {
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		body := fmt.Appendf(nil, `{"email":%q,"password":%q}`, d.members[i].Email, memberPassword)
+		if err := in.callAs(ctx, c, "", http.MethodPost, "/api/v1/auth/members/login", body, &tok); err != nil {
+			return err
+		}
+		ms[i].auth = "Bearer " + tok.AccessToken
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sign members in: %w", err)
+	}
+	return ms, nil
+}
+
+func memberIDs(ms []member) []string {
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.id
+	}
+	return ids
 }
 
 // loadEach loads the data set with one POST per record, 16 at a time.

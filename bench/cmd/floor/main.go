@@ -1,8 +1,9 @@
 // Command floor is the no-framework floor of the benchmark: net/http and
 // SQLite with the pragmas Strata uses, prepared statements, four readers
 // and one writer goroutine that commits concurrent writes in groups. It
-// knows one schema and one query, checks one static bearer token, and
-// validates almost nothing: a records service cannot beat it by much.
+// knows one schema and one query, checks one static bearer token (with
+// -public-reads, only when a read of posts sends one), and validates
+// almost nothing: a records service cannot beat it by much.
 package main
 
 import (
@@ -82,6 +83,7 @@ func main() {
 	addr := flag.String("http", "127.0.0.1:8093", "listen address")
 	dir := flag.String("dir", ".", "data directory")
 	token := flag.String("token", "", "bearer token required under /api/ (empty: none)")
+	publicReads := flag.Bool("public-reads", false, "serve GET of posts to callers with no Authorization header (no expand)")
 	flag.Parse()
 
 	dsn := func(extra string) string {
@@ -111,9 +113,13 @@ func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"status":"ok"}`)) })
 	mux.HandleFunc("POST /api/users", s.auth(s.createUser))
-	mux.HandleFunc("GET /api/posts", s.auth(s.listPosts))
+	read := s.auth
+	if *publicReads {
+		read = s.public
+	}
+	mux.HandleFunc("GET /api/posts", read(s.listPosts))
 	mux.HandleFunc("POST /api/posts", s.auth(s.createPost))
-	mux.HandleFunc("GET /api/posts/{id}", s.auth(s.getPost))
+	mux.HandleFunc("GET /api/posts/{id}", read(s.getPost))
 	mux.HandleFunc("PATCH /api/posts/{id}", s.auth(s.updatePost))
 	mux.HandleFunc("DELETE /api/posts/{id}", s.auth(s.deletePost))
 	log.Fatal(http.ListenAndServe(*addr, mux))
@@ -182,6 +188,19 @@ func (s *server) auth(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// public serves a request with no Authorization header as an anonymous
+// one, and checks the token of any other.
+func (s *server) public(h http.HandlerFunc) http.HandlerFunc {
+	checked := s.auth(h)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			checked(w, r)
+			return
+		}
+		h(w, r)
+	}
+}
+
 func (s *server) getPost(w http.ResponseWriter, r *http.Request) {
 	p, err := scanPost(s.get.QueryRowContext(r.Context(), r.PathValue("id")), false)
 	reply(w, http.StatusOK, p, err)
@@ -193,7 +212,8 @@ func (s *server) listPosts(w http.ResponseWriter, r *http.Request) {
 	if err != nil || limit < 1 || limit > 500 {
 		limit = 50
 	}
-	withAuthor := r.URL.Query().Get("expand") == "author"
+	// Users are not public: anonymous callers get no authors.
+	withAuthor := r.URL.Query().Get("expand") == "author" && (s.token == "" || r.Header.Get("Authorization") != "")
 	stmt := s.list
 	if withAuthor {
 		stmt = s.listExpand
