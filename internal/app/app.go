@@ -35,6 +35,7 @@ import (
 	"github.com/strata-dev/strata/internal/rest"
 	"github.com/strata-dev/strata/internal/store"
 	"github.com/strata-dev/strata/internal/telemetry"
+	"github.com/strata-dev/strata/internal/webhooks"
 )
 
 // App is an open Strata: its database, services and HTTP handler.
@@ -62,10 +63,11 @@ type App struct {
 	cache cache.Cache
 
 	// broker and relay run while Serve does.
-	broker *natsbroker.Broker
-	relay  atomic.Pointer[outbox.Relay]
-	hub    atomic.Pointer[realtime.Hub]
-	jobs   *jobs.Service
+	broker   *natsbroker.Broker
+	relay    atomic.Pointer[outbox.Relay]
+	hub      atomic.Pointer[realtime.Hub]
+	jobs     *jobs.Service
+	webhooks *webhooks.Service
 }
 
 // NewLogger builds the logger the configuration asks for.
@@ -207,9 +209,17 @@ func (a *App) build(ctx context.Context) error {
 		return fmt.Errorf("open the job queue: %w", err)
 	}
 	a.jobs = js
+	hooks, err := webhooks.New(webhooks.Config{DB: a.db, Records: recs, Jobs: js, Logger: a.log, Metrics: a.registerer,
+		Tracer: a.tracing.Tracer("strata/webhooks"), AllowHosts: a.cfg.WebhookHosts(),
+		DisableAfter: a.cfg.WebhookDisableAfter, Timeout: a.cfg.WebhookTimeout})
+	if err != nil {
+		return fmt.Errorf("open webhooks: %w", err)
+	}
+	a.webhooks = hooks
 	a.handler = rest.New(rest.Options{
-		Jobs:    jobs.Handler(js, a.log, rest.SuperusersOnly("_jobs")),
-		Records: recs, DB: a.db, Signer: signer, Identity: ident, Logger: a.log,
+		Jobs:     jobs.Handler(js, a.log, rest.SuperusersOnly("_jobs")),
+		Webhooks: webhooks.Handler(hooks, a.log, rest.SuperusersOnly("_webhooks")),
+		Records:  recs, DB: a.db, Signer: signer, Identity: ident, Logger: a.log,
 		MaxBodyBytes: a.cfg.MaxBodyBytes, TokenTTL: a.cfg.TokenTTL, Health: a.health,
 		Metrics: a.registerer, MetricsHandler: metricsHandler, Tracer: a.tracing.Tracer("strata/http"),
 		RateLimits: limits, TrustedProxies: a.cfg.Proxies(),
@@ -528,6 +538,13 @@ func (a *App) startEvents(ctx context.Context) (stop func(), err error) {
 		b.Close()
 		return nil, err
 	}
+	// Each event goes to one node's dispatcher (a consumer group), which
+	// enqueues a delivery job for each matching endpoint.
+	if err := a.webhooks.StartWith(ctx, b); err != nil {
+		hub.Close()
+		b.Close()
+		return nil, fmt.Errorf("start webhooks: %w", err)
+	}
 	a.hub.Store(hub)
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
@@ -535,6 +552,9 @@ func (a *App) startEvents(ctx context.Context) (stop func(), err error) {
 	return func() {
 		if h := a.hub.Swap(nil); h != nil {
 			h.Close()
+		}
+		if err := a.webhooks.Stop(); err != nil {
+			a.log.Warn("stop webhooks", "err", err)
 		}
 		cancel()
 		<-done

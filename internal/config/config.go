@@ -34,6 +34,9 @@ type Config struct {
 	TLSCert             string        // certificate file of a gateway
 	TLSKey              string        // its key
 	HTTPRedirect        string        // where a TLS gateway redirects HTTP to HTTPS
+	WebhookAllowHosts   string        // hosts webhooks may call although private
+	WebhookTimeout      time.Duration // one delivery
+	WebhookDisableAfter int           // failures in a row before an endpoint is disabled
 	NATSURL             string        // external NATS servers; "" runs the embedded one
 	NATSListen          string        // address where the embedded NATS server accepts clients
 	EventRetention      time.Duration // how long events are kept for replay
@@ -72,6 +75,17 @@ type origin struct {
 	sources    map[string]string // key name -> source
 }
 
+// WebhookHosts returns webhook_allow_hosts as a list.
+func (c Config) WebhookHosts() []string {
+	var out []string
+	for _, h := range strings.Split(c.WebhookAllowHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
 // HasRole reports whether the node takes role ("api" or "worker").
 func (c Config) HasRole(role string) bool {
 	for _, r := range strings.Split(c.Roles, ",") {
@@ -94,6 +108,8 @@ func Default() Config {
 		EventRetention:      24 * time.Hour,
 		Roles:               "api,worker",
 		JobWorkers:          4,
+		WebhookTimeout:      10 * time.Second,
+		WebhookDisableAfter: 20,
 		GatewayDiscoverPort: 8090,
 		GatewayPolicy:       "round_robin",
 		ShutdownTimeout:     10 * time.Second,

@@ -169,6 +169,24 @@ var keys = []key{
 		},
 	},
 	{
+		name: "webhook_allow_hosts", env: "STRATA_WEBHOOK_ALLOW_HOSTS",
+		usage: "hosts, IP addresses or `CIDRs` webhooks may call although they are private, loopback or link-local, " +
+			"comma-separated (\"\": webhooks reach public addresses only)",
+		ptr: func(c *Config) any { return &c.WebhookAllowHosts },
+	},
+	{
+		name: "webhook_timeout", env: "STRATA_WEBHOOK_TIMEOUT",
+		usage: "how long one webhook delivery may take, a `duration`",
+		ptr:   func(c *Config) any { return &c.WebhookTimeout },
+		check: func(c *Config) string { return checkPositiveDuration(c.WebhookTimeout) },
+	},
+	{
+		name: "webhook_disable_after", env: "STRATA_WEBHOOK_DISABLE_AFTER",
+		usage: "failed deliveries in a row after which a webhook endpoint is disabled, a `number` from 1 to 10000",
+		ptr:   func(c *Config) any { return &c.WebhookDisableAfter },
+		check: func(c *Config) string { return checkRange(c.WebhookDisableAfter, 1, 10000) },
+	},
+	{
 		name: "nats_url", env: "STRATA_NATS_URL",
 		usage:     "NATS servers with JetStream, comma-separated `URLs` (\"\": run an embedded NATS server in the data directory)",
 		ptr:       func(c *Config) any { return &c.NATSURL },

@@ -109,6 +109,9 @@ func TestLoadEveryKey(t *testing.T) {
 		TLSCert:             "/etc/tls/cert.pem",
 		TLSKey:              "/etc/tls/key.pem",
 		HTTPRedirect:        ":8080",
+		WebhookAllowHosts:   "10.0.0.0/8",
+		WebhookTimeout:      3 * time.Second,
+		WebhookDisableAfter: 5,
 		NATSURL:             "nats://n1:4222,nats://n2:4222",
 		EventRetention:      2 * time.Hour,
 		ShutdownTimeout:     30 * time.Second,
@@ -151,6 +154,9 @@ gateway_policy = "p2c"
 tls_cert = "/etc/tls/cert.pem"
 tls_key = "/etc/tls/key.pem"
 http_redirect = ":8080"
+webhook_allow_hosts = "10.0.0.0/8"
+webhook_timeout = "3s"
+webhook_disable_after = 5
 nats_url = "nats://n1:4222,nats://n2:4222"
 event_retention = "2h"
 shutdown_timeout = "30s"
@@ -183,6 +189,7 @@ cache_flush_interval = "250ms"
 		"STRATA_ROLES=worker", "STRATA_JOB_WORKERS=16",
 		"STRATA_GATEWAY_UPSTREAMS=http://a:8090", "STRATA_GATEWAY_DISCOVER_DNS=api.local", "STRATA_GATEWAY_DISCOVER_PORT=9000",
 		"STRATA_GATEWAY_POLICY=p2c", "STRATA_TLS_CERT=/etc/tls/cert.pem", "STRATA_TLS_KEY=/etc/tls/key.pem", "STRATA_HTTP_REDIRECT=:8080",
+		"STRATA_WEBHOOK_ALLOW_HOSTS=10.0.0.0/8", "STRATA_WEBHOOK_TIMEOUT=3s", "STRATA_WEBHOOK_DISABLE_AFTER=5",
 		"STRATA_NATS_URL=nats://n1:4222,nats://n2:4222", "STRATA_EVENT_RETENTION=2h",
 		"STRATA_MAX_BODY_BYTES=1048576", "STRATA_IDEMPOTENCY_TTL=2h", "STRATA_TOKEN_TTL=15m",
 		"STRATA_MIGRATIONS_DIR=/etc/strata/migrations", "STRATA_AUTOMIGRATE=false",
@@ -201,6 +208,7 @@ cache_flush_interval = "250ms"
 		"--roles", "worker", "--job-workers", "16",
 		"--gateway-upstreams", "http://a:8090", "--gateway-discover-dns", "api.local", "--gateway-discover-port", "9000",
 		"--gateway-policy", "p2c", "--tls-cert", "/etc/tls/cert.pem", "--tls-key", "/etc/tls/key.pem", "--http-redirect", ":8080",
+		"--webhook-allow-hosts", "10.0.0.0/8", "--webhook-timeout", "3s", "--webhook-disable-after", "5",
 		"--nats-url", "nats://n1:4222,nats://n2:4222", "--event-retention", "2h",
 		"--max-body-bytes", "1048576", "--idempotency-ttl", "2h", "--token-ttl", "15m",
 		"--migrations-dir", "/etc/strata/migrations", "--automigrate=false",
@@ -388,11 +396,11 @@ func TestLoadErrors(t *testing.T) {
 
 		// Unknown names and bad syntax.
 		{name: "unknown file key", file: "htpp = \":8090\"\n",
-			want: `config: unknown key "htpp" in FILE (known keys: http, dir, db, log_level, log_format, metrics, metrics_http, drain_delay, roles, job_workers, gateway_upstreams, gateway_discover_dns, gateway_discover_port, gateway_policy, tls_cert, tls_key, http_redirect, nats_url, nats_listen, event_retention, shutdown_timeout, max_body_bytes, idempotency_ttl, token_ttl, migrations_dir, automigrate, sqlite_readers, postgres_max_conns, password_min_length, password_blocklist, smtp_url, mail_from, redis_url, rate_limit, rate_limit_user, rate_limit_auth, rate_limit_fail, trusted_proxies, cache, cache_size, cache_flush_interval)`},
+			want: `config: unknown key "htpp" in FILE (known keys: http, dir, db, log_level, log_format, metrics, metrics_http, drain_delay, roles, job_workers, gateway_upstreams, gateway_discover_dns, gateway_discover_port, gateway_policy, tls_cert, tls_key, http_redirect, webhook_allow_hosts, webhook_timeout, webhook_disable_after, nats_url, nats_listen, event_retention, shutdown_timeout, max_body_bytes, idempotency_ttl, token_ttl, migrations_dir, automigrate, sqlite_readers, postgres_max_conns, password_min_length, password_blocklist, smtp_url, mail_from, redis_url, rate_limit, rate_limit_user, rate_limit_auth, rate_limit_fail, trusted_proxies, cache, cache_size, cache_flush_interval)`},
 		{name: "unknown file table", file: "[server]\nhttp = \":8090\"\n",
 			want: `config: unknown key "server" in FILE (known keys: `},
 		{name: "unknown env var", env: []string{"STRATA_HTPP=:8090"},
-			want: `config: unknown environment variable STRATA_HTPP (known: STRATA_CONFIG, STRATA_HTTP, STRATA_DIR, STRATA_DB_URL, STRATA_LOG_LEVEL, STRATA_LOG_FORMAT, STRATA_METRICS, STRATA_METRICS_HTTP, STRATA_DRAIN_DELAY, STRATA_ROLES, STRATA_JOB_WORKERS, STRATA_GATEWAY_UPSTREAMS, STRATA_GATEWAY_DISCOVER_DNS, STRATA_GATEWAY_DISCOVER_PORT, STRATA_GATEWAY_POLICY, STRATA_TLS_CERT, STRATA_TLS_KEY, STRATA_HTTP_REDIRECT, STRATA_NATS_URL, STRATA_NATS_LISTEN, STRATA_EVENT_RETENTION, STRATA_SHUTDOWN_TIMEOUT, STRATA_MAX_BODY_BYTES, STRATA_IDEMPOTENCY_TTL, STRATA_TOKEN_TTL, STRATA_MIGRATIONS_DIR, STRATA_AUTOMIGRATE, STRATA_SQLITE_READERS, STRATA_POSTGRES_MAX_CONNS, STRATA_PASSWORD_MIN_LENGTH, STRATA_PASSWORD_BLOCKLIST, STRATA_SMTP_URL, STRATA_MAIL_FROM, STRATA_REDIS_URL, STRATA_RATE_LIMIT, STRATA_RATE_LIMIT_USER, STRATA_RATE_LIMIT_AUTH, STRATA_RATE_LIMIT_FAIL, STRATA_TRUSTED_PROXIES, STRATA_CACHE, STRATA_CACHE_SIZE, STRATA_CACHE_FLUSH_INTERVAL)`},
+			want: `config: unknown environment variable STRATA_HTPP (known: STRATA_CONFIG, STRATA_HTTP, STRATA_DIR, STRATA_DB_URL, STRATA_LOG_LEVEL, STRATA_LOG_FORMAT, STRATA_METRICS, STRATA_METRICS_HTTP, STRATA_DRAIN_DELAY, STRATA_ROLES, STRATA_JOB_WORKERS, STRATA_GATEWAY_UPSTREAMS, STRATA_GATEWAY_DISCOVER_DNS, STRATA_GATEWAY_DISCOVER_PORT, STRATA_GATEWAY_POLICY, STRATA_TLS_CERT, STRATA_TLS_KEY, STRATA_HTTP_REDIRECT, STRATA_WEBHOOK_ALLOW_HOSTS, STRATA_WEBHOOK_TIMEOUT, STRATA_WEBHOOK_DISABLE_AFTER, STRATA_NATS_URL, STRATA_NATS_LISTEN, STRATA_EVENT_RETENTION, STRATA_SHUTDOWN_TIMEOUT, STRATA_MAX_BODY_BYTES, STRATA_IDEMPOTENCY_TTL, STRATA_TOKEN_TTL, STRATA_MIGRATIONS_DIR, STRATA_AUTOMIGRATE, STRATA_SQLITE_READERS, STRATA_POSTGRES_MAX_CONNS, STRATA_PASSWORD_MIN_LENGTH, STRATA_PASSWORD_BLOCKLIST, STRATA_SMTP_URL, STRATA_MAIL_FROM, STRATA_REDIS_URL, STRATA_RATE_LIMIT, STRATA_RATE_LIMIT_USER, STRATA_RATE_LIMIT_AUTH, STRATA_RATE_LIMIT_FAIL, STRATA_TRUSTED_PROXIES, STRATA_CACHE, STRATA_CACHE_SIZE, STRATA_CACHE_FLUSH_INTERVAL)`},
 		{name: "env name of the db key is STRATA_DB_URL", env: []string{"STRATA_DB=x.db"},
 			want: `config: unknown environment variable STRATA_DB (known: `},
 		{name: "bad TOML names the line", file: "log_level = \"debug\"\nhttp = 127.0.0.1:8090\n",

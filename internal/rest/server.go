@@ -44,9 +44,10 @@ type Options struct {
 	// Realtime returns the node's realtime hub, or nil while it is not
 	// running.
 	Realtime func() Realtime
-	// Jobs, when set, serves /api/v1/jobs (it checks its callers itself;
-	// see SuperusersOnly).
-	Jobs http.Handler
+	// Jobs and Webhooks, when set, serve /api/v1/jobs and /api/v1/webhooks
+	// (they check their callers themselves; see SuperusersOnly).
+	Jobs     http.Handler
+	Webhooks http.Handler
 	// RateLimits limits how many requests each client may make; the zero
 	// value limits nothing.
 	RateLimits RateLimits
@@ -69,6 +70,7 @@ type API struct {
 	limits   *limiter // nil: no rate limits
 	realtime func() Realtime
 	jobs     http.Handler
+	webhooks http.Handler
 	now      func() time.Time
 	// dummyHash is checked against when an email is unknown, so that a
 	// login takes as long whether or not the account exists. It is made on
@@ -95,7 +97,7 @@ func New(o Options) http.Handler {
 		return h
 	})
 	a := &API{recs: o.Records, db: o.DB, signer: o.Signer, ident: o.Identity, log: o.Logger, maxBody: o.MaxBodyBytes,
-		tokenTTL: o.TokenTTL, health: o.Health, realtime: o.Realtime, jobs: o.Jobs, now: o.Now, dummyHash: dummy,
+		tokenTTL: o.TokenTTL, health: o.Health, realtime: o.Realtime, jobs: o.Jobs, webhooks: o.Webhooks, now: o.Now, dummyHash: dummy,
 		limits: newLimiter(o.RateLimits, o.TrustedProxies, o.Metrics, o.Logger)}
 	if a.health == nil {
 		a.health = telemetry.NewHealth(0)
@@ -150,14 +152,8 @@ func (a *API) routes(mux *http.ServeMux) {
 
 	// Until per-collection access rules exist, records are for superusers
 	// only: everyone else is denied.
-	if a.jobs != nil {
-		jobs := a.handle(func(w http.ResponseWriter, r *http.Request) error {
-			a.jobs.ServeHTTP(w, r)
-			return nil
-		})
-		mux.Handle("/api/v1/jobs", jobs)
-		mux.Handle("/api/v1/jobs/", jobs)
-	}
+	a.mount(mux, "/api/v1/jobs", a.jobs)
+	a.mount(mux, "/api/v1/webhooks", a.webhooks)
 	mux.Handle("GET /api/v1/realtime", a.handle(a.realtimeSSE))
 	mux.Handle("GET /api/v1/realtime/ws", a.handle(a.realtimeWS))
 	mux.Handle("GET /api/v1/collections/{name}/records", a.recordAccess(a.listRecords))
@@ -350,6 +346,20 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	p := httpx.ProblemFor(apperr.New(apperr.Unavailable, "not ready: %s", reason))
 	p.Components = rep.Components
 	httpx.WriteProblem(w, p)
+}
+
+// mount serves h, when set, at path and below it, in the api rate-limit
+// group.
+func (a *API) mount(mux *http.ServeMux, path string, h http.Handler) {
+	if h == nil {
+		return
+	}
+	limited := a.handle(func(w http.ResponseWriter, r *http.Request) error {
+		h.ServeHTTP(w, r)
+		return nil
+	})
+	mux.Handle(path, limited)
+	mux.Handle(path+"/", limited)
 }
 
 // SuperusersOnly returns a check for handlers mounted on the API: it lets
