@@ -40,6 +40,8 @@ type CollectionPatch struct {
 	// Cache replaces the cache setting; {"policy": "none"} turns caching
 	// off.
 	Cache *schema.Cache `json:"cache,omitempty"`
+	// RateLimit replaces the collection's rate limit; "" removes it.
+	RateLimit *string `json:"rate_limit,omitempty"`
 }
 
 // CreateCollection creates a collection from its definition.
@@ -152,6 +154,9 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, p *Collecti
 	}
 	if p.OAuth2 != nil {
 		next.OAuth2 = *p.OAuth2
+	}
+	if p.RateLimit != nil {
+		next.RateLimit = *p.RateLimit
 	}
 	if p.Cache != nil {
 		next.Cache = p.Cache

@@ -132,13 +132,14 @@ func (a *API) getCollection(w http.ResponseWriter, r *http.Request) error {
 
 // collectionInput is what a client may send to create a collection.
 type collectionInput struct {
-	Name    string                  `json:"name"`
-	Type    string                  `json:"type"`
-	Fields  []*schema.Field         `json:"fields"`
-	Indexes []schema.Index          `json:"indexes"`
-	Rules   schema.Rules            `json:"rules"`
-	OAuth2  []schema.OAuth2Provider `json:"oauth2"`
-	Cache   *schema.Cache           `json:"cache"`
+	Name      string                  `json:"name"`
+	Type      string                  `json:"type"`
+	Fields    []*schema.Field         `json:"fields"`
+	Indexes   []schema.Index          `json:"indexes"`
+	Rules     schema.Rules            `json:"rules"`
+	OAuth2    []schema.OAuth2Provider `json:"oauth2"`
+	Cache     *schema.Cache           `json:"cache"`
+	RateLimit string                  `json:"rate_limit"`
 }
 
 func (a *API) createCollection(w http.ResponseWriter, r *http.Request) error {
@@ -151,7 +152,7 @@ func (a *API) createCollection(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	c, err := a.recs.CreateCollection(r.Context(), &schema.Collection{
-		Name: in.Name, Type: schema.CollectionType(in.Type), Fields: in.Fields, Indexes: in.Indexes, Rules: in.Rules, OAuth2: in.OAuth2, Cache: in.Cache,
+		Name: in.Name, Type: schema.CollectionType(in.Type), Fields: in.Fields, Indexes: in.Indexes, Rules: in.Rules, OAuth2: in.OAuth2, Cache: in.Cache, RateLimit: in.RateLimit,
 	})
 	if err != nil {
 		return err

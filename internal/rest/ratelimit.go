@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -73,12 +74,14 @@ type limiter struct {
 	failures                                       prometheus.Counter
 	// warned is set once the untrusted forwarding headers are logged.
 	warned atomic.Bool
-	// keyLimits holds the policies of API keys with limits of their own,
-	// by limit text.
+	// keyLimits holds the policies of API keys and collections with limits
+	// of their own.
 	keyLimits sync.Map
+	// collection returns the rate limit set on a collection, "" for none.
+	collection func(name string) string
 }
 
-func newLimiter(o RateLimits, trusted []netip.Prefix, reg prometheus.Registerer, log *slog.Logger) *limiter {
+func newLimiter(o RateLimits, trusted []netip.Prefix, reg prometheus.Registerer, log *slog.Logger, collection func(string) string) *limiter {
 	if o.Limiter == nil {
 		return nil
 	}
@@ -95,6 +98,7 @@ func newLimiter(o RateLimits, trusted []netip.Prefix, reg prometheus.Registerer,
 		creds:       policy{name: "auth", who: "on sign-in, sign-up and other credential routes for each client address", limit: o.Credentials},
 		trusted:     trusted,
 		log:         log,
+		collection:  collection,
 		apiAllowed:  decisions.WithLabelValues(groupAPI, "allowed"),
 		apiDenied:   decisions.WithLabelValues(groupAPI, "denied"),
 		authAllowed: decisions.WithLabelValues(groupAuth, "allowed"),
@@ -106,17 +110,23 @@ func newLimiter(o RateLimits, trusted []netip.Prefix, reg prometheus.Registerer,
 	}
 }
 
-// keyPolicy is the policy of an API key with a limit of its own; parsed
-// limits are kept, as keys are few and their limits change only with them.
+// keyPolicy is the policy of an API key with a limit of its own.
 func (l *limiter) keyPolicy(limit string) *policy {
-	if v, ok := l.keyLimits.Load(limit); ok {
+	return l.parsed(limit, "key", "for this API key")
+}
+
+// parsed returns the policy of a limit set on an API key or a collection;
+// parsed limits are kept, as they are few and change rarely.
+func (l *limiter) parsed(limit, name, who string) *policy {
+	k := name + "\x00" + who + "\x00" + limit
+	if v, ok := l.keyLimits.Load(k); ok {
 		return v.(*policy)
 	}
-	pol := &policy{name: "key", who: "for this API key", limit: l.key.limit}
+	pol := &policy{name: name, who: who, limit: l.key.limit}
 	if lim, err := ratelimit.ParseLimit(limit); err == nil {
 		pol.limit = lim
 	}
-	l.keyLimits.Store(limit, pol)
+	l.keyLimits.Store(k, pol)
 	return pol
 }
 
@@ -147,6 +157,18 @@ func (l *limiter) check(w http.ResponseWriter, r *http.Request, group string) er
 		pol, key = &l.user, group+":superuser:"+p.ID
 	default:
 		pol, key = &l.user, group+":user:"+p.Collection+":"+p.ID
+	}
+	// A collection with a limit of its own replaces the default on its
+	// record routes, with a budget of each client per collection.
+	if group == groupAPI && l.collection != nil && strings.Contains(r.Pattern, "/records") {
+		if limit := l.collection(r.PathValue("name")); limit != "" {
+			name := r.PathValue("name")
+			pol = l.parsed(limit, "collection", "for each client on "+name)
+			if key == "" {
+				key = group + ":ip:" + l.clientKey(r)
+			}
+			key = "coll:" + name + ":" + key
+		}
 	}
 	if pol.limit.Rate == 0 {
 		return nil

@@ -501,3 +501,37 @@ func TestRateLimitPerKey(t *testing.T) {
 		})
 	}
 }
+
+// TestRateLimitPerCollection: a collection may carry a limit of its own,
+// which replaces the default on its record routes only, per client.
+func TestRateLimitPerCollection(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			e := newEnv(t, "sqlite", withLimits(t, be.make(t), "100/min", "off", "off"))
+			e.request("POST", "/api/v1/collections", map[string]any{"name": "hot", "rate_limit": "often"}).problem(400)
+			e.request("POST", "/api/v1/collections", map[string]any{"name": "hot", "rate_limit": "2/min",
+				"fields": []any{map[string]any{"name": "t", "type": "text"}}, "rules": map[string]any{"list": "", "view": ""}}).status(201)
+			e.request("POST", "/api/v1/collections", map[string]any{"name": "calm",
+				"fields": []any{map[string]any{"name": "t", "type": "text"}}, "rules": map[string]any{"list": ""}}).status(201)
+			for want := 1; want >= 0; want-- {
+				if got := e.anon("GET", "/api/v1/collections/hot/records", nil).status(200).remaining("collection"); got != want {
+					t.Errorf("hot remaining %d, want %d", got, want)
+				}
+			}
+			res := e.anon("GET", "/api/v1/collections/hot/records", nil)
+			res.denied("collection")
+			if !strings.Contains(res.json()["detail"].(string), "for each client on hot") {
+				t.Errorf("detail %s", res.Body)
+			}
+			// Another client has its own budget on hot; other collections
+			// keep the default.
+			e.from(e.h, "198.51.100.9:1", "GET", "/api/v1/collections/hot/records", nil).status(200)
+			if got := e.anon("GET", "/api/v1/collections/calm/records", nil).status(200).remaining("anonymous"); got != 99 {
+				t.Errorf("calm remaining %d, want 99", got)
+			}
+			// The limit changes with the collection.
+			e.request("PATCH", "/api/v1/collections/hot", map[string]any{"rate_limit": ""}).status(200)
+			e.anon("GET", "/api/v1/collections/hot/records", nil).status(200)
+		})
+	}
+}

@@ -2,6 +2,7 @@
 package rest
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -98,7 +99,7 @@ func New(o Options) http.Handler {
 	})
 	a := &API{recs: o.Records, db: o.DB, signer: o.Signer, ident: o.Identity, log: o.Logger, maxBody: o.MaxBodyBytes,
 		tokenTTL: o.TokenTTL, health: o.Health, realtime: o.Realtime, jobs: o.Jobs, webhooks: o.Webhooks, now: o.Now, dummyHash: dummy,
-		limits: newLimiter(o.RateLimits, o.TrustedProxies, o.Metrics, o.Logger)}
+		limits: newLimiter(o.RateLimits, o.TrustedProxies, o.Metrics, o.Logger, collectionLimit(o.Records))}
 	if a.health == nil {
 		a.health = telemetry.NewHealth(0)
 	}
@@ -346,6 +347,19 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	p := httpx.ProblemFor(apperr.New(apperr.Unavailable, "not ready: %s", reason))
 	p.Components = rep.Components
 	httpx.WriteProblem(w, p)
+}
+
+// collectionLimit returns the rate limit of a collection by name.
+func collectionLimit(recs *records.Service) func(string) string {
+	if recs == nil {
+		return nil
+	}
+	return func(name string) string {
+		if c, err := recs.Collection(context.Background(), name); err == nil {
+			return c.RateLimit
+		}
+		return ""
+	}
 }
 
 // mount serves h, when set, at path and below it, in the api rate-limit

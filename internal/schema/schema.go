@@ -5,6 +5,7 @@ package schema
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/strata-dev/strata/internal/ratelimit"
 	"net/url"
 	"regexp"
 	"strings"
@@ -119,9 +120,13 @@ type Collection struct {
 	OAuth2 []OAuth2Provider `json:"oauth2,omitempty"`
 	// Cache is how the records service caches the collection's records,
 	// and what HTTP caches may keep; nil caches nothing.
-	Cache   *Cache    `json:"cache,omitempty"`
-	Created time.Time `json:"created"`
-	Updated time.Time `json:"updated"`
+	Cache *Cache `json:"cache,omitempty"`
+	// RateLimit, such as "100/min burst 20", replaces the default limit
+	// of each client (address, user or API key) on the collection's record
+	// routes; "" keeps the default.
+	RateLimit string    `json:"rate_limit,omitempty"`
+	Created   time.Time `json:"created"`
+	Updated   time.Time `json:"updated"`
 }
 
 // OAuth2Provider is an OpenID Connect provider, found by its issuer URL
@@ -343,6 +348,11 @@ func (c *Collection) Validate(lookup func(string) *Collection) error {
 		}
 	}
 	validateCache(&ve, c)
+	if c.RateLimit != "" {
+		if _, err := ratelimit.ParseLimit(c.RateLimit); err != nil {
+			ve.add("rate_limit", "invalid_value", "%s", err.Error())
+		}
+	}
 	for i, ix := range c.Indexes {
 		path := fmt.Sprintf("indexes[%d]", i)
 		if len(ix.Fields) == 0 {
