@@ -35,7 +35,12 @@ var Collection = &schema.Collection{
 
 // Ensure creates the audit table if it does not exist.
 func Ensure(ctx context.Context, db *store.DB) error {
-	return db.Write(ctx, func(tx *store.Tx) error { return store.EnsureTable(ctx, tx, Collection) })
+	return db.Write(ctx, func(tx *store.Tx) error {
+		if err := store.LockSchema(ctx, tx); err != nil {
+			return err
+		}
+		return store.EnsureTable(ctx, tx, Collection)
+	})
 }
 
 // Event is one entry.

@@ -105,8 +105,27 @@ var systemColumns = []struct{ table, column, ddl string }{
 	{"_api_keys", "rate_limit", "TEXT NOT NULL DEFAULT ''"},
 }
 
+// systemTablesLock is the PostgreSQL advisory lock that makes nodes
+// starting together create the system tables one at a time: concurrent
+// CREATE TABLE IF NOT EXISTS and ALTER TABLE deadlock otherwise.
+const systemTablesLock = 0x5354524154410001 // "STRATA" 1
+
+// LockSchema makes tx wait for other nodes creating system tables at the
+// same time (PostgreSQL; SQLite has one writer anyway). Call it first in a
+// transaction that creates tables at start.
+func LockSchema(ctx context.Context, tx *Tx) error {
+	if tx.Dialect != sqldb.Postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(systemTablesLock))
+	return err
+}
+
 func (db *DB) createSystemTables(ctx context.Context) error {
 	return db.Write(ctx, func(tx *Tx) error {
+		if err := LockSchema(ctx, tx); err != nil {
+			return err
+		}
 		for _, stmt := range append(systemTables, outboxDDL(db.dialect)...) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return err
