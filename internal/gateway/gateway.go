@@ -311,17 +311,26 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	status := g.StatusHandler()
 	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if cfg.StatusPath != "" && r.URL.Path == cfg.StatusPath {
+		switch {
+		case cfg.StatusPath != "" && r.URL.Path == cfg.StatusPath:
 			status.ServeHTTP(w, r)
-			return
+		case r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+			// The gateway's own liveness: it answers while it runs.
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"status":"ok"}` + "\n"))
+		case r.URL.Path == "/readyz" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+			// The gateway's readiness: some upstream can take a request.
+			status.ServeHTTP(w, r)
+		default:
+			g.serveProxy(w, r)
 		}
-		g.serveProxy(w, r)
 	})
 	return g, nil
 }
 
-// Handler returns the proxy. Requests for Config.StatusPath, when set, get
-// the status document instead.
+// Handler returns the proxy. /healthz and /readyz are the gateway's own
+// (alive; an upstream available), and requests for Config.StatusPath,
+// when set, get the status document.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
 // TLSConfig returns the server TLS configuration (certificates from
