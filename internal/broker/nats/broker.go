@@ -333,7 +333,9 @@ func (l serverLogger) logf(level slog.Level, format string, v []any) {
 	}
 }
 
-func (l serverLogger) Noticef(format string, v ...any) { l.logf(slog.LevelInfo, format, v) }
+// Notices are the embedded server's start-up banner and routine news,
+// which Strata reports in its own words: they go to debug.
+func (l serverLogger) Noticef(format string, v ...any) { l.logf(slog.LevelDebug, format, v) }
 func (l serverLogger) Warnf(format string, v ...any)   { l.logf(slog.LevelWarn, format, v) }
 func (l serverLogger) Fatalf(format string, v ...any)  { l.logf(slog.LevelError, format, v) }
 func (l serverLogger) Errorf(format string, v ...any)  { l.logf(slog.LevelError, format, v) }
