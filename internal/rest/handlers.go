@@ -393,7 +393,7 @@ func (a *API) createRecord(w http.ResponseWriter, r *http.Request) error {
 		}
 		sum := sha256.Sum256(body)
 		o.IdempotencyKey, o.BodyHash = key, hex.EncodeToString(sum[:])
-		o.Scope = auth.PrincipalFrom(r.Context()).ID
+		o.Scope = idempotencyScope(r)
 	}
 	res, err := a.recs.Create(r.Context(), name, obj, o)
 	if err != nil {
@@ -515,4 +515,14 @@ func (a *API) incrementRecord(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	httpx.RawJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// idempotencyScope separates the Idempotency-Keys of callers, so that one
+// caller's key never replays another's answer: a signed-in caller by its
+// id, an anonymous one by its address.
+func idempotencyScope(r *http.Request) string {
+	if p := auth.PrincipalFrom(r.Context()); p != nil {
+		return p.ID
+	}
+	return "anonymous:" + auth.ClientFrom(r.Context()).IP
 }

@@ -250,3 +250,22 @@ func TestIdempotencyKey(t *testing.T) {
 		e.request("POST", "/api/v1/collections/users/records", `{"name":"Di"}`, "Idempotency-Key", "k3").status(201)
 	})
 }
+
+// TestAnonymousIdempotentCreate: anonymous callers may send an
+// Idempotency-Key where the create rule lets them create; a retry replays,
+// and another client's key never replays the first one's answer.
+func TestAnonymousIdempotentCreate(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	e.request("POST", "/api/v1/collections", map[string]any{"name": "notes", "fields": []any{map[string]any{"name": "t", "type": "text"}},
+		"rules": map[string]any{"create": ""}}).status(201)
+	body := map[string]any{"t": "hello"}
+	first := e.anon("POST", "/api/v1/collections/notes/records", body, "Idempotency-Key", "k1").status(201)
+	again := e.anon("POST", "/api/v1/collections/notes/records", body, "Idempotency-Key", "k1").status(201)
+	if again.Header().Get("Idempotent-Replayed") != "true" || again.json()["id"] != first.json()["id"] {
+		t.Errorf("retry: %s %v", again.Header(), again.Body)
+	}
+	other := e.from(e.h, "198.51.100.20:1", "POST", "/api/v1/collections/notes/records", body, "Idempotency-Key", "k1").status(201)
+	if other.Header().Get("Idempotent-Replayed") != "" || other.json()["id"] == first.json()["id"] {
+		t.Errorf("another client's key replayed the first answer: %v", other.Body)
+	}
+}
