@@ -58,7 +58,8 @@ type Config struct {
 	HealthyThreshold   int
 
 	// Passive ejection: MaxFails attempts in a row that fail (no connection,
-	// a broken exchange, or a 5xx answer) eject an upstream for EjectCooldown
+	// a broken exchange, or a 502, 503 or 504 answer; a 500 is one
+	// request's error and passes through) eject an upstream for EjectCooldown
 	// (default 5s), doubled at each ejection that follows soon after the
 	// last, up to MaxEjectCooldown (default 2m). MaxFails defaults to 3;
 	// negative turns passive ejection off.

@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,7 +59,7 @@ func TestActiveHealthChecks(t *testing.T) {
 func TestPassiveEjectionWithBackoff(t *testing.T) {
 	a := newBackend(t, "a", nil)
 	bad := newBackend(t, "bad", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "boom", http.StatusInternalServerError)
+		http.Error(w, "overloaded", http.StatusServiceUnavailable)
 	})
 	const cooldown = 200 * time.Millisecond
 	g, gw := startGateway(t, Config{
@@ -67,12 +69,24 @@ func TestPassiveEjectionWithBackoff(t *testing.T) {
 		EjectCooldown:  cooldown,
 	})
 	cl := client(t)
+	// POSTs without an Idempotency-Key are not retried, so the client
+	// sees each 503.
+	post := func() (int, string) {
+		t.Helper()
+		res, err := cl.Post(gw.URL+"/", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
 
-	// Round robin alternates: bad answers 500 (passed through, not retried)
+	// Round robin alternates: bad answers 503 (passed through, not retried)
 	// three times, then is ejected.
 	fails := 0
 	for range 6 {
-		if code, _ := get(t, cl, gw.URL+"/"); code == http.StatusInternalServerError {
+		if code, _ := post(); code == http.StatusServiceUnavailable {
 			fails++
 		}
 	}
@@ -87,7 +101,7 @@ func TestPassiveEjectionWithBackoff(t *testing.T) {
 		t.Fatalf("ejections = %v, want 1", v)
 	}
 	for range 10 {
-		code, body := get(t, cl, gw.URL+"/")
+		code, body := post()
 		if backendOf(t, body) != "a" && time.Since(ejected) < cooldown {
 			t.Fatalf("while bad is ejected got %d %s", code, body)
 		}
@@ -96,7 +110,7 @@ func TestPassiveEjectionWithBackoff(t *testing.T) {
 	// is ejected for twice as long.
 	time.Sleep(time.Until(ejected.Add(cooldown + 20*time.Millisecond)))
 	for range 6 {
-		get(t, cl, gw.URL+"/")
+		post()
 	}
 	if s := stateOf(g, bad.url); s != "ejected" {
 		t.Fatalf("state of bad = %s, want ejected again", s)
@@ -107,5 +121,23 @@ func TestPassiveEjectionWithBackoff(t *testing.T) {
 	u.mu.Unlock()
 	if cd != 2*cooldown {
 		t.Fatalf("second cool-down = %v, want %v", cd, 2*cooldown)
+	}
+}
+
+// TestErrorsOfOneRequestEjectNobody: 500 answers are a route's bug, not a
+// node's failure: they pass through and never take the node out.
+func TestErrorsOfOneRequestEjectNobody(t *testing.T) {
+	buggy := newBackend(t, "buggy", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "boom", http.StatusInternalServerError)
+	})
+	g, gw := startGateway(t, Config{Upstreams: []string{buggy.url}, HealthInterval: -1, MaxFails: 3})
+	cl := client(t)
+	for range 10 {
+		if code, _ := get(t, cl, gw.URL+"/"); code != http.StatusInternalServerError {
+			t.Fatalf("got %d, want the upstream's 500", code)
+		}
+	}
+	if s := stateOf(g, buggy.url); s != "healthy" {
+		t.Errorf("state after ten 500s = %s, want healthy", s)
 	}
 }

@@ -429,7 +429,10 @@ func (g *Gateway) attempt(req *http.Request, st *request, u *upstream) (*http.Re
 	}
 	u.mDuration.Observe(elapsed.Seconds())
 	g.m.requests.WithLabelValues(u.key, codeLabel(res.StatusCode)).Inc()
-	if res.StatusCode >= 500 {
+	// A node that cannot serve says so with 502, 503 or 504; a 500 is an
+	// error of one request (a bug on one route), and must not take nodes
+	// out of rotation, or one bad route would empty the pool.
+	if res.StatusCode == http.StatusBadGateway || res.StatusCode == http.StatusServiceUnavailable || res.StatusCode == http.StatusGatewayTimeout {
 		g.m.errors.WithLabelValues(u.key, "status").Inc()
 		g.recordFailure(u, now, max(elapsed, failurePenalty), "status "+strconv.Itoa(res.StatusCode))
 	} else {
