@@ -114,6 +114,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opti
 	db, err := store.Open(ctx, store.Params{
 		Engine: cfg.Engine(), Path: cfg.SQLitePath(), URL: cfg.DB,
 		Readers: cfg.SQLiteReaders, MaxConns: cfg.PostgresMaxConns, Logger: log,
+		Replicas: cfg.DBReplicaURLs(), ReplicaMaxLag: cfg.ReplicaMaxLag,
 		Metrics: metrics, Tracer: tracing.Tracer("strata/store"),
 	})
 	if err != nil {
@@ -187,6 +188,9 @@ func (a *App) build(ctx context.Context) error {
 		MinPassword: a.cfg.PasswordMinLength, Blocklist: blocklist})
 	a.ident = ident
 	a.health.Add("database", a.db.Ping)
+	if len(a.cfg.DBReplicaURLs()) > 0 {
+		a.health.Add("replicas", a.db.ReplicaHealth)
+	}
 	a.health.Add("migrations", a.migrationsApplied)
 	a.metrics.MustRegister(a.health)
 	sqliteFile := ""
@@ -204,7 +208,7 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 	js, err := jobs.New(jobs.Config{DB: a.db, Logger: a.log, Metrics: a.registerer,
-		Queues: map[string]int{"default": a.cfg.JobWorkers}})
+		Queues: a.cfg.JobQueueWorkers(), Secret: signer.Secret("jobs-cursor")})
 	if err != nil {
 		return fmt.Errorf("open the job queue: %w", err)
 	}
@@ -431,6 +435,15 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		servers[0].Handler = a.opsHandler()
 	}
 	if a.cfg.HasRole("worker") {
+		// The cron schedules are declared now that every kind is
+		// registered, by this package's components and by the program
+		// that embeds Strata.
+		if err := a.scheduleCron(); err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return err
+		}
 		if err := a.jobs.Start(ctx); err != nil {
 			for _, l := range listeners {
 				l.Close()
@@ -598,17 +611,24 @@ func (a *App) announce(addr, metricsURL string) {
 	if metricsURL == "" {
 		metricsURL = "off"
 	}
+	broker := "embedded NATS in " + filepath.Join(a.cfg.Dir, "nats")
+	if a.cfg.NATSURL != "" {
+		broker = "NATS at " + config.RedactURL(a.cfg.NATSURL)
+	}
 	fmt.Fprintf(a.banner, `
   Strata is serving on %s
     REST API    %s/api/v1
+    Realtime    %s/api/v1/realtime (SSE), /api/v1/realtime/ws (WebSocket)
     OpenAPI     %s/api/v1/openapi.json
     Health      %s/healthz, %s/readyz
     Metrics     %s
     Database    %s, %s
+    Events      %s
+    Roles       %s
     Tracing     %s
     Data        %s
 
-`, base, base, base, base, base, metricsURL, a.cfg.Engine(), database, tracing, a.cfg.Dir)
+`, base, base, base, base, base, base, metricsURL, a.cfg.Engine(), database, broker, a.cfg.Roles, tracing, a.cfg.Dir)
 }
 
 // ListenAndServe listens on the configured address and serves.

@@ -20,6 +20,8 @@ type Config struct {
 	HTTP                string        // address to listen on, host:port
 	Dir                 string        // data directory
 	DB                  string        // "" (SQLite in Dir), postgres:// URL, sqlite:PATH or a file path
+	DBReplicas          string        // comma-separated postgres:// URLs of read replicas of DB
+	ReplicaMaxLag       time.Duration // a replica further behind gets no reads
 	LogLevel            string        // debug, info, warn or error
 	LogFormat           string        // auto, text or json
 	Metrics             bool          // serve /metrics
@@ -27,6 +29,8 @@ type Config struct {
 	DrainDelay          time.Duration // readiness fails this long before the listener closes
 	Roles               string        // comma-separated: api, worker
 	JobWorkers          int           // jobs a worker node runs at once
+	JobQueues           string        // queues a worker node works: "default=4, emails=2"
+	Cron                string        // schedules: "name: spec kind; ..."
 	GatewayUpstreams    string        // the api nodes of a gateway
 	GatewayDiscoverDNS  string        // a DNS name whose addresses are the api nodes
 	GatewayDiscoverPort int           // their port
@@ -102,6 +106,7 @@ func Default() Config {
 		HTTP:                "127.0.0.1:8090",
 		Dir:                 "./strata_data",
 		DB:                  "",
+		ReplicaMaxLag:       5 * time.Second,
 		LogLevel:            "info",
 		LogFormat:           "auto",
 		Metrics:             true,
@@ -247,6 +252,17 @@ func (c Config) SQLitePath() string {
 		return strings.TrimPrefix(c.DB, "sqlite:")
 	}
 	return c.DB
+}
+
+// DBReplicaURLs returns db_replicas as a list.
+func (c Config) DBReplicaURLs() []string {
+	var out []string
+	for _, u := range strings.Split(c.DBReplicas, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // Redacted returns every key with its value and source, for display:

@@ -125,6 +125,8 @@ func TestRedactURL(t *testing.T) {
 		{"postgres://u:p/with/slash@h/db", "postgres://u:xxxxx@h/db"},
 		{"postgres://u:p@ss@h/db", "postgres://u:xxxxx@h/db"},
 		{"sqlite:x.db", "sqlite:x.db"},
+		{"postgres://u:p@h1/db?sslmode=disable, postgres://u:p@h2/db", "postgres://u:xxxxx@h1/db?sslmode=disable, postgres://u:xxxxx@h2/db"},
+		{"postgres://u:p@h1:1,h2:2/db?password=p,postgres://h3/db?password=p", "postgres://u:xxxxx@h1:1,h2:2/db?password=xxxxx,postgres://h3/db?password=xxxxx"},
 		{"", ""},
 	}
 	for _, tt := range tests {

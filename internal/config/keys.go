@@ -57,6 +57,20 @@ var keys = []key{
 		secretURL: true,
 	},
 	{
+		name: "db_replicas", env: "STRATA_DB_REPLICAS",
+		usage: "read replicas of a PostgreSQL db, comma-separated postgres:// `URLs`: reads go to them round robin, " +
+			"writes, and a client's reads of its own writes until a replica has them, to the primary",
+		ptr:       func(c *Config) any { return &c.DBReplicas },
+		check:     checkDBReplicas,
+		secretURL: true,
+	},
+	{
+		name: "replica_max_lag", env: "STRATA_REPLICA_MAX_LAG",
+		usage: "how far behind the primary a read replica may fall, a `duration`; one further behind gets no reads until it catches up",
+		ptr:   func(c *Config) any { return &c.ReplicaMaxLag },
+		check: func(c *Config) string { return checkPositiveDuration(c.ReplicaMaxLag) },
+	},
+	{
 		name: "log_level", env: "STRATA_LOG_LEVEL",
 		usage: "log `level`: debug, info, warn or error",
 		ptr:   func(c *Config) any { return &c.LogLevel },
@@ -115,6 +129,21 @@ var keys = []key{
 		usage: "jobs a worker node runs at once, a `number` from 1 to 1000",
 		ptr:   func(c *Config) any { return &c.JobWorkers },
 		check: func(c *Config) string { return checkRange(c.JobWorkers, 1, 1000) },
+	},
+	{
+		name: "job_queues", env: "STRATA_JOB_QUEUES",
+		usage: "the queues a worker node works, `name=workers` entries separated by commas (\"default=4, emails=2, reports=1\"); " +
+			"the default queue has job_workers unless named here, and default=0 leaves it out",
+		ptr:   func(c *Config) any { return &c.JobQueues },
+		check: checkJobQueues,
+	},
+	{
+		name: "cron", env: "STRATA_CRON",
+		usage: "schedules that enqueue jobs of registered kinds, `entries` \"name: spec kind\" separated by ; or new lines " +
+			"(\"nightly-report: 0 3 * * * report.nightly; cleanup: @every 1h cleanup.run\"); a spec is a cron expression in UTC, " +
+			"a macro such as @daily, or @every DURATION",
+		ptr:   func(c *Config) any { return &c.Cron },
+		check: checkCron,
 	},
 	{
 		name: "gateway_upstreams", env: "STRATA_GATEWAY_UPSTREAMS",
@@ -734,6 +763,25 @@ func isPostgresURL(s string) bool {
 // schemeRE matches a URL scheme; one letter is taken as a Windows drive.
 var schemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]+:`)
 
+func checkDBReplicas(c *Config) string {
+	urls := c.DBReplicaURLs()
+	if len(urls) == 0 {
+		return ""
+	}
+	if !isPostgresURL(c.DB) {
+		return "needs a PostgreSQL db (a postgres:// URL)"
+	}
+	for i, u := range urls {
+		if !isPostgresURL(u) {
+			return fmt.Sprintf("has entry %d that is not a postgres:// or postgresql:// URL", i+1)
+		}
+		if p := checkDB(u); p != "" {
+			return fmt.Sprintf("has entry %d that %s", i+1, p)
+		}
+	}
+	return ""
+}
+
 func checkDB(s string) string {
 	const allowed = `is not "" (SQLite in the data directory), a postgres:// or postgresql:// URL, sqlite:PATH or a file path`
 	switch {
@@ -772,8 +820,24 @@ var passwordParamRE = regexp.MustCompile(`([?&]password=)[^&#]*`)
 
 // RedactURL replaces the password of a URL, in its user info or in a
 // password query parameter, with "xxxxx". It works on text that does not
-// parse as a URL too, so that an error never shows a password.
+// parse as a URL too, so that an error never shows a password, and on a
+// comma-separated list of URLs.
 func RedactURL(s string) string {
+	if strings.Count(s, "://") > 1 {
+		parts := strings.Split(s, ",")
+		for i, p := range parts {
+			if strings.Contains(p, "://") {
+				parts[i] = redactOneURL(p)
+			} else {
+				parts[i] = passwordParamRE.ReplaceAllString(p, "${1}xxxxx")
+			}
+		}
+		return strings.Join(parts, ",")
+	}
+	return redactOneURL(s)
+}
+
+func redactOneURL(s string) string {
 	i := strings.Index(s, "://")
 	if i < 0 {
 		return s

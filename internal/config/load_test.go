@@ -95,6 +95,8 @@ func TestLoadEveryKey(t *testing.T) {
 		HTTP:                "0.0.0.0:9000",
 		Dir:                 "/var/lib/strata",
 		DB:                  "postgres://app:pw@db:5432/app?sslmode=disable",
+		DBReplicas:          "postgres://app:pw@r1:5432/app,postgres://app:pw@r2:5432/app",
+		ReplicaMaxLag:       2 * time.Second,
 		LogLevel:            "debug",
 		LogFormat:           "json",
 		Metrics:             false,
@@ -102,6 +104,8 @@ func TestLoadEveryKey(t *testing.T) {
 		DrainDelay:          5 * time.Second,
 		Roles:               "worker",
 		JobWorkers:          16,
+		JobQueues:           "emails=2, reports=1",
+		Cron:                "nightly: 0 3 * * * report.nightly; cleanup: @every 1h cleanup.run",
 		GatewayUpstreams:    "http://a:8090",
 		GatewayDiscoverDNS:  "api.local",
 		GatewayDiscoverPort: 9000,
@@ -140,6 +144,8 @@ func TestLoadEveryKey(t *testing.T) {
 http = "0.0.0.0:9000"
 dir = "/var/lib/strata"
 db = "postgres://app:pw@db:5432/app?sslmode=disable"
+db_replicas = "postgres://app:pw@r1:5432/app,postgres://app:pw@r2:5432/app"
+replica_max_lag = "2s"
 log_level = "debug"
 log_format = "json"
 metrics = false
@@ -147,6 +153,8 @@ metrics_http = "127.0.0.1:9100"
 drain_delay = "5s"
 roles = "worker"
 job_workers = 16
+job_queues = "emails=2, reports=1"
+cron = "nightly: 0 3 * * * report.nightly; cleanup: @every 1h cleanup.run"
 gateway_upstreams = "http://a:8090"
 gateway_discover_dns = "api.local"
 gateway_discover_port = 9000
@@ -184,9 +192,11 @@ cache_flush_interval = "250ms"
 	env := []string{
 		"STRATA_HTTP=0.0.0.0:9000", "STRATA_DIR=/var/lib/strata",
 		"STRATA_DB_URL=postgres://app:pw@db:5432/app?sslmode=disable",
+		"STRATA_DB_REPLICAS=postgres://app:pw@r1:5432/app,postgres://app:pw@r2:5432/app", "STRATA_REPLICA_MAX_LAG=2s",
 		"STRATA_LOG_LEVEL=debug", "STRATA_LOG_FORMAT=json", "STRATA_SHUTDOWN_TIMEOUT=30s",
 		"STRATA_METRICS=false", "STRATA_METRICS_HTTP=127.0.0.1:9100", "STRATA_DRAIN_DELAY=5s",
 		"STRATA_ROLES=worker", "STRATA_JOB_WORKERS=16",
+		"STRATA_JOB_QUEUES=emails=2, reports=1", "STRATA_CRON=nightly: 0 3 * * * report.nightly; cleanup: @every 1h cleanup.run",
 		"STRATA_GATEWAY_UPSTREAMS=http://a:8090", "STRATA_GATEWAY_DISCOVER_DNS=api.local", "STRATA_GATEWAY_DISCOVER_PORT=9000",
 		"STRATA_GATEWAY_POLICY=p2c", "STRATA_TLS_CERT=/etc/tls/cert.pem", "STRATA_TLS_KEY=/etc/tls/key.pem", "STRATA_HTTP_REDIRECT=:8080",
 		"STRATA_WEBHOOK_ALLOW_HOSTS=10.0.0.0/8", "STRATA_WEBHOOK_TIMEOUT=3s", "STRATA_WEBHOOK_DISABLE_AFTER=5",
@@ -203,9 +213,11 @@ cache_flush_interval = "250ms"
 	args := []string{
 		"--http", "0.0.0.0:9000", "--dir", "/var/lib/strata",
 		"--db", "postgres://app:pw@db:5432/app?sslmode=disable",
+		"--db-replicas", "postgres://app:pw@r1:5432/app,postgres://app:pw@r2:5432/app", "--replica-max-lag", "2s",
 		"--log-level", "debug", "--log-format", "json", "--shutdown-timeout", "30s",
 		"--metrics=false", "--metrics-http", "127.0.0.1:9100", "--drain-delay", "5s",
 		"--roles", "worker", "--job-workers", "16",
+		"--job-queues", "emails=2, reports=1", "--cron", "nightly: 0 3 * * * report.nightly; cleanup: @every 1h cleanup.run",
 		"--gateway-upstreams", "http://a:8090", "--gateway-discover-dns", "api.local", "--gateway-discover-port", "9000",
 		"--gateway-policy", "p2c", "--tls-cert", "/etc/tls/cert.pem", "--tls-key", "/etc/tls/key.pem", "--http-redirect", ":8080",
 		"--webhook-allow-hosts", "10.0.0.0/8", "--webhook-timeout", "3s", "--webhook-disable-after", "5",
@@ -277,6 +289,18 @@ func TestLoadErrors(t *testing.T) {
 			want: `config: db "sqlite:" has no file path; write sqlite:PATH or sqlite:///ABSOLUTE/PATH (from STRATA_DB_URL)`},
 		{name: "roles unknown", env: []string{"STRATA_ROLES=api,gateway2"},
 			want: `config: roles "api,gateway2" is not a comma-separated list of api, worker, gateway (from STRATA_ROLES)`},
+		{name: "job_queues bad count", env: []string{"STRATA_JOB_QUEUES=default=4, emails=two"},
+			want: `config: job_queues "default=4, emails=two" is not a list of queues such as "default=4, emails=2": queue emails has workers "two", which is not a whole number (from STRATA_JOB_QUEUES)`},
+		{name: "job_queues without =", file: `job_queues = "emails"`,
+			want: `config: job_queues "emails" is not a list of queues such as "default=4, emails=2": entry "emails" has no "=" between the queue and its workers, as in "emails=2" (from FILE)`},
+		{name: "job_queues default twice", env: []string{"STRATA_JOB_WORKERS=8", "STRATA_JOB_QUEUES=default=4"},
+			want: `config: job_queues "default=4" gives the default queue 4 workers and job_workers gives it 8 (from STRATA_JOB_WORKERS); set it in one of them (from STRATA_JOB_QUEUES)`},
+		{name: "cron bad spec", env: []string{"STRATA_CRON=nightly: 0 25 * * * report.nightly"},
+			want: `config: cron "nightly: 0 25 * * * report.nightly" is not a list of schedules such as "nightly: 0 3 * * * report.nightly; cleanup: @every 1h cleanup.run": schedule nightly: cron "0 25 * * *": hour`},
+		{name: "cron name twice", args: []string{"--cron", "a: @daily x; a: @hourly y"},
+			want: `config: cron "a: @daily x; a: @hourly y" is not a list of schedules such as "nightly: 0 3 * * * report.nightly; cleanup: @every 1h cleanup.run": schedule a is named twice (from --cron)`},
+		{name: "cron without kind", env: []string{"STRATA_CRON=cleanup: @every 1h"},
+			want: `config: cron "cleanup: @every 1h" is not a list of schedules such as "nightly: 0 3 * * * report.nightly; cleanup: @every 1h cleanup.run": schedule cleanup: the job kind is missing after the spec "@every 1h" (from STRATA_CRON)`},
 		{name: "gateway with api", env: []string{"STRATA_ROLES=gateway,api", "STRATA_GATEWAY_UPSTREAMS=http://a:8090"},
 			want: `config: roles "gateway,api" combines gateway with other roles; a gateway node runs alone (from STRATA_ROLES)`},
 		{name: "gateway without upstreams", env: []string{"STRATA_ROLES=gateway"},
@@ -396,11 +420,11 @@ func TestLoadErrors(t *testing.T) {
 
 		// Unknown names and bad syntax.
 		{name: "unknown file key", file: "htpp = \":8090\"\n",
-			want: `config: unknown key "htpp" in FILE (known keys: http, dir, db, log_level, log_format, metrics, metrics_http, drain_delay, roles, job_workers, gateway_upstreams, gateway_discover_dns, gateway_discover_port, gateway_policy, tls_cert, tls_key, http_redirect, webhook_allow_hosts, webhook_timeout, webhook_disable_after, nats_url, nats_listen, event_retention, shutdown_timeout, max_body_bytes, idempotency_ttl, token_ttl, migrations_dir, automigrate, sqlite_readers, postgres_max_conns, password_min_length, password_blocklist, smtp_url, mail_from, redis_url, rate_limit, rate_limit_user, rate_limit_auth, rate_limit_fail, trusted_proxies, cache, cache_size, cache_flush_interval)`},
+			want: `config: unknown key "htpp" in FILE (known keys: http, dir, db, db_replicas, replica_max_lag, log_level, log_format, metrics, metrics_http, drain_delay, roles, job_workers, job_queues, cron, gateway_upstreams, gateway_discover_dns, gateway_discover_port, gateway_policy, tls_cert, tls_key, http_redirect, webhook_allow_hosts, webhook_timeout, webhook_disable_after, nats_url, nats_listen, event_retention, shutdown_timeout, max_body_bytes, idempotency_ttl, token_ttl, migrations_dir, automigrate, sqlite_readers, postgres_max_conns, password_min_length, password_blocklist, smtp_url, mail_from, redis_url, rate_limit, rate_limit_user, rate_limit_auth, rate_limit_fail, trusted_proxies, cache, cache_size, cache_flush_interval)`},
 		{name: "unknown file table", file: "[server]\nhttp = \":8090\"\n",
 			want: `config: unknown key "server" in FILE (known keys: `},
 		{name: "unknown env var", env: []string{"STRATA_HTPP=:8090"},
-			want: `config: unknown environment variable STRATA_HTPP (known: STRATA_CONFIG, STRATA_HTTP, STRATA_DIR, STRATA_DB_URL, STRATA_LOG_LEVEL, STRATA_LOG_FORMAT, STRATA_METRICS, STRATA_METRICS_HTTP, STRATA_DRAIN_DELAY, STRATA_ROLES, STRATA_JOB_WORKERS, STRATA_GATEWAY_UPSTREAMS, STRATA_GATEWAY_DISCOVER_DNS, STRATA_GATEWAY_DISCOVER_PORT, STRATA_GATEWAY_POLICY, STRATA_TLS_CERT, STRATA_TLS_KEY, STRATA_HTTP_REDIRECT, STRATA_WEBHOOK_ALLOW_HOSTS, STRATA_WEBHOOK_TIMEOUT, STRATA_WEBHOOK_DISABLE_AFTER, STRATA_NATS_URL, STRATA_NATS_LISTEN, STRATA_EVENT_RETENTION, STRATA_SHUTDOWN_TIMEOUT, STRATA_MAX_BODY_BYTES, STRATA_IDEMPOTENCY_TTL, STRATA_TOKEN_TTL, STRATA_MIGRATIONS_DIR, STRATA_AUTOMIGRATE, STRATA_SQLITE_READERS, STRATA_POSTGRES_MAX_CONNS, STRATA_PASSWORD_MIN_LENGTH, STRATA_PASSWORD_BLOCKLIST, STRATA_SMTP_URL, STRATA_MAIL_FROM, STRATA_REDIS_URL, STRATA_RATE_LIMIT, STRATA_RATE_LIMIT_USER, STRATA_RATE_LIMIT_AUTH, STRATA_RATE_LIMIT_FAIL, STRATA_TRUSTED_PROXIES, STRATA_CACHE, STRATA_CACHE_SIZE, STRATA_CACHE_FLUSH_INTERVAL)`},
+			want: `config: unknown environment variable STRATA_HTPP (known: STRATA_CONFIG, STRATA_HTTP, STRATA_DIR, STRATA_DB_URL, STRATA_DB_REPLICAS, STRATA_REPLICA_MAX_LAG, STRATA_LOG_LEVEL, STRATA_LOG_FORMAT, STRATA_METRICS, STRATA_METRICS_HTTP, STRATA_DRAIN_DELAY, STRATA_ROLES, STRATA_JOB_WORKERS, STRATA_JOB_QUEUES, STRATA_CRON, STRATA_GATEWAY_UPSTREAMS, STRATA_GATEWAY_DISCOVER_DNS, STRATA_GATEWAY_DISCOVER_PORT, STRATA_GATEWAY_POLICY, STRATA_TLS_CERT, STRATA_TLS_KEY, STRATA_HTTP_REDIRECT, STRATA_WEBHOOK_ALLOW_HOSTS, STRATA_WEBHOOK_TIMEOUT, STRATA_WEBHOOK_DISABLE_AFTER, STRATA_NATS_URL, STRATA_NATS_LISTEN, STRATA_EVENT_RETENTION, STRATA_SHUTDOWN_TIMEOUT, STRATA_MAX_BODY_BYTES, STRATA_IDEMPOTENCY_TTL, STRATA_TOKEN_TTL, STRATA_MIGRATIONS_DIR, STRATA_AUTOMIGRATE, STRATA_SQLITE_READERS, STRATA_POSTGRES_MAX_CONNS, STRATA_PASSWORD_MIN_LENGTH, STRATA_PASSWORD_BLOCKLIST, STRATA_SMTP_URL, STRATA_MAIL_FROM, STRATA_REDIS_URL, STRATA_RATE_LIMIT, STRATA_RATE_LIMIT_USER, STRATA_RATE_LIMIT_AUTH, STRATA_RATE_LIMIT_FAIL, STRATA_TRUSTED_PROXIES, STRATA_CACHE, STRATA_CACHE_SIZE, STRATA_CACHE_FLUSH_INTERVAL)`},
 		{name: "env name of the db key is STRATA_DB_URL", env: []string{"STRATA_DB=x.db"},
 			want: `config: unknown environment variable STRATA_DB (known: `},
 		{name: "bad TOML names the line", file: "log_level = \"debug\"\nhttp = 127.0.0.1:8090\n",

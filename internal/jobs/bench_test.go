@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"context"
+	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -91,5 +93,77 @@ func BenchmarkEndToEnd(b *testing.B) {
 			s.Stop(stop)
 			b.ReportMetric(float64(b.N)/el.Seconds(), "jobs/s")
 		})
+	}
+}
+
+// BenchmarkEnqueueToStart measures the time from Enqueue (its transaction
+// included) to the start of the job's handler, one job at a time with
+// idle workers, and reports its median and 99th percentile:
+//
+//   - same-node: the job is enqueued on the node that works its queue;
+//     the commit wakes the node's idle workers at once, whatever the
+//     PollInterval (left at its default, 1s, here).
+//   - other-node: the job is enqueued by another node (a Service that
+//     was not started, as an api node is); the workers find it at their
+//     next poll, so the wait is spread over one PollInterval (50ms here;
+//     1s by default). Each job is enqueued at a random point of the poll
+//     cycle.
+func BenchmarkEnqueueToStart(b *testing.B) {
+	const poll = 50 * time.Millisecond
+	for _, engine := range storetest.Engines(b) {
+		for _, path := range []string{"same-node", "other-node/poll=50ms"} {
+			b.Run(engine+"/"+path, func(b *testing.B) {
+				ctx := context.Background()
+				db := storetest.Open(b, engine)
+				cfg := fast(db)
+				cfg.PollInterval = 0 // the default
+				if path != "same-node" {
+					cfg.PollInterval = poll
+				}
+				worker := newService(b, cfg)
+				started := make(chan time.Time, 1)
+				handler := func(ctx context.Context, j *Job) error {
+					started <- time.Now()
+					return nil
+				}
+				worker.Register("bench", handler)
+				enqueuer := worker
+				if path != "same-node" {
+					ecfg := cfg
+					ecfg.Node = "api"
+					enqueuer = newService(b, ecfg)
+					enqueuer.Register("bench", handler)
+				}
+				start(b, worker)
+				lat := make([]time.Duration, 0, b.N)
+				for b.Loop() {
+					if path != "same-node" {
+						b.StopTimer()
+						time.Sleep(rand.N(poll))
+						b.StartTimer()
+					}
+					t0 := time.Now()
+					err := db.Write(ctx, func(tx *store.Tx) error {
+						_, err := enqueuer.Enqueue(ctx, tx, "bench", nil, EnqueueOptions{})
+						return err
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+					select {
+					case t1 := <-started:
+						lat = append(lat, t1.Sub(t0))
+					case <-time.After(10 * time.Second):
+						b.Fatal("the job did not start within 10s")
+					}
+				}
+				slices.Sort(lat)
+				pct := func(p float64) float64 {
+					return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+				}
+				b.ReportMetric(pct(0.50), "p50-ms")
+				b.ReportMetric(pct(0.99), "p99-ms")
+			})
+		}
 	}
 }

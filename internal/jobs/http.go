@@ -3,6 +3,7 @@ package jobs
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -18,7 +19,7 @@ const maxBody = 1 << 20
 
 // Handler serves the admin API of svc:
 //
-//	GET  /api/v1/jobs               list: state, kind, queue (each repeatable or comma-separated), sort, limit, offset
+//	GET  /api/v1/jobs               list: filter, sort, limit, cursor; state, kind, queue (each repeatable or comma-separated); offset
 //	GET  /api/v1/jobs/{id}          one job
 //	POST /api/v1/jobs               enqueue a registered kind
 //	POST /api/v1/jobs/{id}/retry    run a failed, dead, cancelled or finished job again now
@@ -67,7 +68,8 @@ func (h *api) guard(next func(w http.ResponseWriter, r *http.Request) error) htt
 
 func (h *api) list(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	p := ListParams{Sort: q.Get("sort"), Kinds: multi(q["kind"]), Queues: multi(q["queue"])}
+	p := ListParams{Filter: q.Get("filter"), Sort: q.Get("sort"), Cursor: q.Get("cursor"),
+		Kinds: multi(q["kind"]), Queues: multi(q["queue"])}
 	for _, st := range multi(q["state"]) {
 		p.States = append(p.States, State(st))
 	}
@@ -186,7 +188,7 @@ func intParam(s, name string) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, invalid("%s %q is not an integer", name, s)
+		return 0, paramError(name, fmt.Sprintf("%s %q is not an integer", name, s))
 	}
 	return n, nil
 }

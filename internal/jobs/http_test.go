@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,37 @@ func TestHTTPHandler(t *testing.T) {
 		problem("GET", "/api/v1/jobs?state=bogus", "", 400, `unknown state "bogus"`)
 		problem("GET", "/api/v1/jobs?limit=x", "", 400, "limit")
 		problem("GET", "/api/v1/jobs?sort=name", "", 400, "sort")
+
+		// The filter language, with a cursor; bad ones are problems that
+		// name the parameter.
+		for range 2 {
+			if code, _, m := do("POST", "/api/v1/jobs", `{"kind":"mail","run_at":"2099-01-01T00:00:00Z","args":{"to":"x@y.z"}}`); code != 201 {
+				t.Fatalf("enqueue: %d %v", code, m)
+			}
+		}
+		q := "/api/v1/jobs?filter=" + url.QueryEscape(`state = "scheduled" && kind ~ "MAI" && args.to = "x@y.z"`) + "&sort=-created&limit=1"
+		code, _, m = do("GET", q, "")
+		if items, _ := m["items"].([]any); code != 200 || len(items) != 1 || m["more"] != true || m["next_cursor"] == nil {
+			t.Fatalf("filtered list: %d %v", code, m)
+		}
+		code, _, m = do("GET", q+"&cursor="+url.QueryEscape(m["next_cursor"].(string)), "")
+		if items, _ := m["items"].([]any); code != 200 || len(items) != 1 || m["more"] != false || m["next_cursor"] != nil {
+			t.Fatalf("second page: %d %v", code, m)
+		}
+		for _, tc := range []struct{ query, field string }{
+			{"filter=" + url.QueryEscape(`state = `), "filter"},
+			{"filter=" + url.QueryEscape(`colour = "red"`), "filter"},
+			{"sort=-nosuch", "sort"},
+			{"cursor=abc.def", "cursor"},
+			{"state=lost", "state"},
+			{"limit=x", "limit"},
+		} {
+			code, _, m := do("GET", "/api/v1/jobs?"+tc.query, "")
+			errs, _ := m["errors"].([]any)
+			if code != 400 || len(errs) != 1 || errs[0].(map[string]any)["field"] != tc.field {
+				t.Errorf("GET ?%s: %d %v, want a problem on %s", tc.query, code, m, tc.field)
+			}
+		}
 
 		if code, _, m = do("GET", fmt.Sprintf("/api/v1/jobs/%d", id), ""); code != 200 || m["state"] != "dead" {
 			t.Errorf("get: %d %v", code, m)

@@ -669,7 +669,7 @@ func TestListFilters(t *testing.T) {
 		if err != nil || len(res.Jobs) != 2 {
 			t.Errorf("queue qb: %v %d", err, len(res.Jobs))
 		}
-		for _, p := range []ListParams{{Sort: "kind"}, {Limit: 501}, {States: []State{"lost"}}, {Offset: -1}} {
+		for _, p := range []ListParams{{Sort: "name"}, {Filter: "state ="}, {Cursor: "x.y"}, {Limit: 501}, {States: []State{"lost"}}, {Offset: -1}} {
 			if _, err := s.List(ctx, p); apperr.KindOf(err) != apperr.Invalid {
 				t.Errorf("List(%+v) = %v, want Invalid", p, err)
 			}

@@ -48,6 +48,10 @@ type Config struct {
 	Retention time.Duration
 	// DepthInterval is how often the queue-depth gauge is sampled: 15s.
 	DepthInterval time.Duration
+	// Secret keys the MACs of list cursors; nodes that serve one list's
+	// pages share it. Nil means a random key: cursors then hold on this
+	// node until it restarts.
+	Secret []byte
 }
 
 func (c *Config) defaults() {
@@ -59,6 +63,10 @@ func (c *Config) defaults() {
 	}
 	if c.Node == "" {
 		c.Node, _ = os.Hostname()
+	}
+	if len(c.Secret) == 0 {
+		c.Secret = make([]byte, 32)
+		crand.Read(c.Secret)
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -91,6 +99,7 @@ type Service struct {
 	log    *slog.Logger
 	m      *metrics
 	worker string // this Service's name in locked_by: node and a random suffix
+	secret []byte // keys list cursors
 
 	mu        sync.Mutex
 	handlers  map[string]WorkFunc
@@ -129,6 +138,7 @@ func New(cfg Config) (*Service, error) {
 		log:      cfg.Logger.With("component", "jobs"),
 		m:        newMetrics(cfg.Metrics),
 		worker:   cfg.Node + "-" + hex.EncodeToString(b[:]),
+		secret:   cfg.Secret,
 		handlers: map[string]WorkFunc{},
 		queues:   map[string]*queue{},
 		running:  map[int64]*active{},
@@ -307,86 +317,74 @@ func (s *Service) insert(ctx context.Context, tx *store.Tx, j *Job) (*Job, error
 
 // Get returns a job; ErrNotFound (kind NotFound) when there is none.
 func (s *Service) Get(ctx context.Context, id int64) (*Job, error) {
-	return getJob(ctx, s.db.Reader(), s.db.Dialect(), id, false)
+	return getJob(store.ReadPrimary(ctx), s.db.Reader(), s.db.Dialect(), id, false)
 }
 
 // ListParams filters and orders List. Empty filters match everything.
 type ListParams struct {
+	// Filter selects jobs in the filter language of record lists (see
+	// package query) over the fields that Collection describes:
+	// state = 'dead' && kind ~ 'email' && created > '2025-01-01T00:00:00Z'.
+	Filter string
+	// States, Kinds and Queues keep the jobs with one of the values
+	// given, on top of Filter.
 	States []State
 	Kinds  []string
 	Queues []string
-	// Sort is "id", "-id" (the default: newest first), "run_at" or "-run_at".
+	// Sort is a comma-separated list of fields, each prefixed with - for
+	// descending order, as in "-created,kind"; "" means "-id", newest
+	// first. The id ends every order, so that it is total.
 	Sort string
 	// Limit caps the jobs returned: 1 to 500, 0 means 50.
-	Limit  int
+	Limit int
+	// Cursor continues a list after the page that returned it as
+	// NextCursor; it holds only for the same Filter, Sort, States, Kinds
+	// and Queues. Pages found by cursor stay right while jobs come and go.
+	Cursor string
+	// Offset skips jobs before the page; prefer Cursor.
 	Offset int
 }
 
 // ListResult is a page of jobs.
 type ListResult struct {
-	Jobs []*Job `json:"items"`
+	Jobs []*Job
 	// More reports whether jobs beyond this page match.
-	More bool `json:"more"`
+	More bool
+	// NextCursor continues the list after this page; "" on the last.
+	NextCursor string
 }
 
-var sorts = map[string]string{
-	"id": "id", "-id": "id DESC", "run_at": "run_at, id", "-run_at": "run_at DESC, id DESC",
-}
-
-// List returns the jobs matching p. Bad parameters return Invalid errors.
-func (s *Service) List(ctx context.Context, p ListParams) (*ListResult, error) {
-	if p.Sort == "" {
-		p.Sort = "-id"
+// MarshalJSON writes the page as {"items": [...], "more": bool,
+// "next_cursor": string or null}, as record lists have it.
+func (r *ListResult) MarshalJSON() ([]byte, error) {
+	var next *string
+	if r.NextCursor != "" {
+		next = &r.NextCursor
 	}
-	order, ok := sorts[p.Sort]
+	return json.Marshal(struct {
+		Items      []*Job  `json:"items"`
+		More       bool    `json:"more"`
+		NextCursor *string `json:"next_cursor"`
+	}{r.Jobs, r.More, next})
+}
+
+// List returns a page of the jobs matching p. Bad parameters return
+// Invalid errors whose Fields name the parameter at fault (filter, sort,
+// cursor, state, limit or offset).
+func (s *Service) List(ctx context.Context, p ListParams) (*ListResult, error) {
 	switch {
-	case !ok:
-		return nil, invalid("sort %q: use id, -id, run_at or -run_at", p.Sort)
 	case p.Limit < 0 || p.Limit > 500:
-		return nil, invalid("limit %d is outside 1-500", p.Limit)
+		return nil, paramError("limit", fmt.Sprintf("limit %d is outside 1-500", p.Limit))
 	case p.Offset < 0:
-		return nil, invalid("offset %d is negative", p.Offset)
+		return nil, paramError("offset", fmt.Sprintf("offset %d is negative", p.Offset))
 	}
 	if p.Limit == 0 {
 		p.Limit = 50
 	}
-	for _, st := range p.States {
-		if !st.Valid() {
-			return nil, invalid("unknown state %q", st)
-		}
+	if strings.TrimSpace(p.Sort) == "" {
+		p.Sort = "-id"
 	}
-	a := newArgs(s.db.Dialect())
-	var where []string
-	if len(p.States) > 0 {
-		where = append(where, "state IN ("+inList(a, p.States)+")")
-	}
-	if len(p.Kinds) > 0 {
-		where = append(where, "kind IN ("+inList(a, p.Kinds)+")")
-	}
-	if len(p.Queues) > 0 {
-		where = append(where, "queue IN ("+inList(a, p.Queues)+")")
-	}
-	stmt := `SELECT ` + jobCols + ` FROM _jobs`
-	if len(where) > 0 {
-		stmt += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	stmt += ` ORDER BY ` + order + ` LIMIT ` + a.Add(p.Limit+1) + ` OFFSET ` + a.Add(p.Offset)
-	rows, err := s.db.Reader().QueryContext(ctx, stmt, a.Values...)
-	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
-	}
-	jobs, err := scanJobs(rows)
-	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
-	}
-	res := &ListResult{Jobs: jobs}
-	if len(jobs) > p.Limit {
-		res.Jobs, res.More = jobs[:p.Limit], true
-	}
-	if res.Jobs == nil {
-		res.Jobs = []*Job{}
-	}
-	return res, nil
+	return s.list(ctx, p)
 }
 
 // Retry makes a job that is not running available to run now. A job whose

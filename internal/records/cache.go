@@ -237,7 +237,9 @@ func (s *Service) cachedRecord(ctx context.Context, c *schema.Collection, id str
 	b, err := s.rc.loader.GetOrLoad(ctx, viewKey(c, id), c.CacheTTL(), []string{tagRecord(c.Name, id)},
 		func(ctx context.Context) ([]byte, error) {
 			loaded = true
-			r, err := store.GetRecordIf(ctx, s.db.Reader(), c, id, "", &sqldb.Args{Dialect: s.db.Dialect()}, false)
+			// A fill after an invalidation must not cache a replica's
+			// older copy.
+			r, err := store.GetRecordIf(store.ReadPrimary(ctx), s.db.Reader(), c, id, "", &sqldb.Args{Dialect: s.db.Dialect()}, false)
 			if err != nil {
 				return nil, err
 			}

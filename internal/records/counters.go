@@ -127,7 +127,7 @@ func (s *Service) current(ctx context.Context, c *schema.Collection, id string) 
 	if s.cached(c) {
 		return s.cachedRecord(ctx, c, id)
 	}
-	r, err := store.GetRecordIf(ctx, s.db.Reader(), c, id, "", &sqldb.Args{Dialect: s.db.Dialect()}, false)
+	r, err := store.GetRecordIf(store.ReadPrimary(ctx), s.db.Reader(), c, id, "", &sqldb.Args{Dialect: s.db.Dialect()}, false)
 	return r, storeErr(err, c)
 }
 

@@ -100,7 +100,9 @@ func (s *Service) fetch(ctx context.Context, collection, id string) (*schema.Rec
 	if c == nil {
 		return nil, nil
 	}
-	r, err := store.GetRecordIf(ctx, s.db.Reader(), c, id, "", &sqldb.Args{Dialect: s.db.Dialect()}, false)
+	// Events arrive as soon as their change commits: a replica may not
+	// have the related record yet.
+	r, err := store.GetRecordIf(store.ReadPrimary(ctx), s.db.Reader(), c, id, "", &sqldb.Args{Dialect: s.db.Dialect()}, false)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil

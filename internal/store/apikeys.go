@@ -65,6 +65,7 @@ func scanAPIKey(sc interface{ Scan(...any) error }) (*APIKey, error) {
 
 // FindAPIKey returns the key with the id, or ErrNotFound.
 func FindAPIKey(ctx context.Context, q Querier, d sqldb.Dialect, id string) (*APIKey, error) {
+	ctx = ReadPrimary(ctx) // a new key works at once, a revoked one stops at once
 	a := args(d)
 	k, err := scanAPIKey(q.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM _api_keys WHERE id = `+a.Add(id), a.Values...))
 	if errors.Is(err, sql.ErrNoRows) {

@@ -21,6 +21,7 @@ type Idempotent struct {
 // FindIdempotent returns the unexpired outcome stored under scope and key,
 // or ErrNotFound.
 func FindIdempotent(ctx context.Context, q Querier, d sqldb.Dialect, scope, key string, now time.Time) (*Idempotent, error) {
+	ctx = ReadPrimary(ctx) // decides whether the request runs again
 	a := args(d)
 	stmt := fmt.Sprintf(`SELECT body_hash, status, response FROM _idempotency WHERE scope = %s AND key = %s AND expires > %s`,
 		a.Add(scope), a.Add(key), a.Add(stamp(now)))

@@ -18,6 +18,7 @@ func args(d sqldb.Dialect) *sqldb.Args { return &sqldb.Args{Dialect: d} }
 
 // Collections loads every collection definition.
 func Collections(ctx context.Context, q Querier) ([]*schema.Collection, error) {
+	ctx = ReadPrimary(ctx) // the schema never goes back to an older one
 	rows, err := q.QueryContext(ctx, `SELECT definition FROM _collections ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("load collections: %w", err)
@@ -73,6 +74,7 @@ type Migration struct {
 
 // Migrations lists applied migrations in the order they were applied.
 func Migrations(ctx context.Context, q Querier) ([]Migration, error) {
+	ctx = ReadPrimary(ctx) // decides which migrations run
 	rows, err := q.QueryContext(ctx, `SELECT id, up, down, applied FROM _migrations ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)

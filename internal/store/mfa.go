@@ -23,6 +23,7 @@ type MFA struct {
 // FindMFA returns the second factor of a record, or ErrNotFound. With
 // lock, PostgreSQL holds the row until the transaction ends.
 func FindMFA(ctx context.Context, q Querier, d sqldb.Dialect, collection, recordID string, lock bool) (*MFA, error) {
+	ctx = ReadPrimary(ctx) // enabling MFA takes effect at once
 	a := args(d)
 	stmt := fmt.Sprintf(`SELECT collection, record_id, secret, enabled, recovery, last_step FROM _mfa WHERE collection = %s AND record_id = %s`,
 		a.Add(collection), a.Add(recordID))

@@ -71,6 +71,7 @@ func InsertOutbox(ctx context.Context, tx *Tx, r *OutboxRow) error {
 // PendingOutbox returns up to limit unsent events, oldest first.
 func (db *DB) PendingOutbox(ctx context.Context, limit int) ([]*OutboxRow, error) {
 	a := args(db.dialect)
+	ctx = ReadPrimary(ctx) // a lagging replica would hand out events already sent
 	rows, err := db.readQ.QueryContext(ctx, `SELECT seq, id, topic, msg_key, data, headers, created FROM _outbox WHERE sent IS NULL ORDER BY seq LIMIT `+a.Add(limit), a.Values...)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)

@@ -35,7 +35,14 @@ func openPostgres(ctx context.Context, p Params) (*DB, error) {
 		return nil, fmt.Errorf("store: connect postgres %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
 	db := stdlib.OpenDBFromPool(pool)
-	return &DB{dialect: sqldb.Postgres, writer: db, reader: db, closers: []func(){pool.Close}}, nil
+	out := &DB{dialect: sqldb.Postgres, writer: db, reader: db, closers: []func(){pool.Close}}
+	if len(p.Replicas) > 0 {
+		if out.replicas, err = openReplicas(p, cfg, db); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 var pgKeyRE = regexp.MustCompile(`^Key \(([A-Za-z0-9_]+)\)=`)

@@ -40,6 +40,7 @@ func InsertSession(ctx context.Context, tx *Tx, s *Session) error {
 
 // FindSession returns the session with the id, or ErrNotFound.
 func FindSession(ctx context.Context, q Querier, d sqldb.Dialect, id string) (*Session, error) {
+	ctx = ReadPrimary(ctx) // a new session works at once, an ended one stops at once
 	a := args(d)
 	row := q.QueryRowContext(ctx, `SELECT id, collection, record_id, created, expires, revoked, user_agent, ip FROM _sessions WHERE id = `+a.Add(id), a.Values...)
 	var s Session
@@ -116,6 +117,7 @@ func forUpdate(d sqldb.Dialect) string {
 // FindRecordBy returns the record of c whose field equals value, or
 // ErrNotFound.
 func FindRecordBy(ctx context.Context, q Querier, d sqldb.Dialect, c *schema.Collection, field string, value any) (*schema.Record, error) {
+	ctx = ReadPrimary(ctx) // sign-in: the password set a moment ago counts
 	if c.Field(field) == nil {
 		return nil, fmt.Errorf("find by %s: no such field in %s", field, c.Name)
 	}

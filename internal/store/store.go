@@ -49,9 +49,18 @@ type Params struct {
 	URL string
 	// Readers is the size of the SQLite reader pool.
 	Readers int
-	// MaxConns caps the PostgreSQL pool; 0 keeps pgxpool's default.
+	// MaxConns caps the PostgreSQL pool, and each replica's; 0 keeps
+	// pgxpool's default.
 	MaxConns int
-	Logger   *slog.Logger
+	// Replicas are the postgres:// URLs of read replicas of URL, which
+	// serve reads through Reader (see replicas.go). Connection settings URL
+	// gives and a replica URL leaves out, such as search_path, carry over.
+	Replicas []string
+	// ReplicaMaxLag is how far behind the primary a replica may fall and
+	// still serve reads; 0 means 5s.
+	ReplicaMaxLag time.Duration
+
+	Logger *slog.Logger
 	// Metrics receives the store's metrics; nil exports none.
 	Metrics prometheus.Registerer
 	// Tracer, when set, traces statements run inside a recorded span.
@@ -74,13 +83,18 @@ type DB struct {
 	closers []func()
 	log     *slog.Logger
 	obs     *observer
-	readQ   Querier // reader, observed
+	readQ   Querier // reader, observed; routed over replicas when there are some
+	// replicas: PostgreSQL read replicas; nil without.
+	replicas *replicaSet
 }
 
 // Open connects to the engine p names and creates the system tables.
 func Open(ctx context.Context, p Params) (*DB, error) {
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(p.Replicas) > 0 && p.Engine != "postgres" {
+		return nil, fmt.Errorf("store: read replicas need PostgreSQL, not %s", p.Engine)
 	}
 	var db *DB
 	var err error
@@ -98,6 +112,10 @@ func Open(ctx context.Context, p Params) (*DB, error) {
 	db.log = p.Logger
 	db.obs = newObserver(db.dialect, p.Metrics, p.Tracer)
 	db.readQ = observed{db.reader, db.obs}
+	if db.replicas != nil {
+		db.replicas.start(db.obs, p.Metrics)
+		db.readQ = routed{db.replicas, db.readQ}
+	}
 	if db.batch != nil {
 		db.batch.obs = db.obs
 	}
@@ -113,7 +131,8 @@ func Open(ctx context.Context, p Params) (*DB, error) {
 func (db *DB) Dialect() sqldb.Dialect { return db.dialect }
 
 // Reader returns the handle for reads that need not see the caller's own
-// uncommitted writes.
+// uncommitted writes. On PostgreSQL with replicas, reads go to a replica
+// unless ctx asks for more (WithSession, WithMinLSN, ReadPrimary).
 func (db *DB) Reader() Querier { return db.readQ }
 
 // Tx is a write transaction. Everything a write changes (the record, and the
@@ -179,6 +198,7 @@ func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return db.classify(fmt.Errorf("store: commit: %w", err))
 	}
+	db.noteCommit(ctx)
 	for _, f := range tx.after {
 		f()
 	}
@@ -198,6 +218,9 @@ func (db *DB) Close() error {
 	var errs []error
 	if db.batch != nil {
 		db.batch.close()
+	}
+	if db.replicas != nil {
+		db.replicas.close()
 	}
 	if db.reader != db.writer {
 		errs = append(errs, db.reader.Close())

@@ -14,6 +14,7 @@ import (
 // LockedUntil returns until when sign-ins under key are refused (zero when
 // they are not).
 func LockedUntil(ctx context.Context, q Querier, d sqldb.Dialect, key string, now time.Time) (time.Time, error) {
+	ctx = ReadPrimary(ctx) // a lockout takes effect at once
 	a := args(d)
 	var until string
 	err := q.QueryRowContext(ctx, `SELECT locked_until FROM _login_failures WHERE key = `+a.Add(key), a.Values...).Scan(&until)

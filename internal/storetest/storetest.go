@@ -1,6 +1,7 @@
 // Package storetest opens databases for tests: SQLite in a temporary
 // directory, and PostgreSQL in a throw-away schema of the server named by
-// STRATA_TEST_POSTGRES_URL (started by scripts/test).
+// STRATA_TEST_POSTGRES_URL (started by scripts/test), with its streaming
+// replica at STRATA_TEST_POSTGRES_REPLICA_URL.
 package storetest
 
 import (
@@ -20,6 +21,26 @@ import (
 
 // EnvPostgres names the variable holding the test PostgreSQL URL.
 const EnvPostgres = "STRATA_TEST_POSTGRES_URL"
+
+// EnvPostgresReplica names the variable holding the URL of a streaming
+// replica of the test PostgreSQL (started by scripts/test).
+const EnvPostgresReplica = "STRATA_TEST_POSTGRES_REPLICA_URL"
+
+// Replica returns the URL of the test PostgreSQL's streaming replica, or
+// skips the test when there is none; under CI a missing replica fails the
+// test. The URL names no schema: store.Open gives replica connections the
+// settings of the primary's URL, such as the search_path from Schema.
+func Replica(t testing.TB) string {
+	t.Helper()
+	if u := os.Getenv(EnvPostgresReplica); u != "" && os.Getenv(EnvPostgres) != "" {
+		return u
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s or %s is not set; run the tests with scripts/test", EnvPostgres, EnvPostgresReplica)
+	}
+	t.Skipf("%s is not set", EnvPostgresReplica)
+	return ""
+}
 
 // Engines lists the engines to test against: sqlite always, postgres when
 // a server is configured. Under CI a missing server fails the test rather

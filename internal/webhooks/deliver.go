@@ -64,7 +64,7 @@ const (
 // already reached it, and fails permanently when the endpoint is disabled
 // (an operator may retry the dead job after enabling it again).
 func (s *Service) deliverJob(ctx context.Context, job *jobs.Job, args deliverArgs) error {
-	e, err := getEndpoint(ctx, s.db.Reader(), s.db.Dialect(), args.Webhook, false)
+	e, err := getEndpoint(store.ReadPrimary(ctx), s.db.Reader(), s.db.Dialect(), args.Webhook, false)
 	if errors.Is(err, ErrNotFound) {
 		s.log.InfoContext(ctx, "webhooks: endpoint deleted; delivery dropped", "webhook", args.Webhook, "event", args.Event)
 		return nil
@@ -75,7 +75,7 @@ func (s *Service) deliverJob(ctx context.Context, job *jobs.Job, args deliverArg
 	if !e.Enabled {
 		return jobs.Permanent(fmt.Errorf("webhook %s is disabled", e.ID))
 	}
-	done, err := delivered(ctx, s.db.Reader(), s.db.Dialect(), e.ID, args.Event)
+	done, err := delivered(store.ReadPrimary(ctx), s.db.Reader(), s.db.Dialect(), e.ID, args.Event)
 	if err != nil {
 		return err
 	}

@@ -70,7 +70,7 @@ func (s *Service) dispatch(ctx context.Context, d broker.Delivery) error {
 		s.log.Warn("webhooks: event of an unknown operation; skipped", "event", ev.ID, "op", ev.Op)
 		return nil
 	}
-	endpoints, err := listEndpoints(ctx, s.db.Reader(), true)
+	endpoints, err := listEndpoints(store.ReadPrimary(ctx), s.db.Reader(), true)
 	if err != nil {
 		return err
 	}
