@@ -152,7 +152,7 @@ func (a *App) build(ctx context.Context) error {
 	if err := a.openCache(); err != nil {
 		return err
 	}
-	recs, err := records.New(ctx, records.Options{Events: events,
+	recs, err := records.New(ctx, records.Options{Events: events, Tracer: a.tracing.Tracer("strata/records"),
 		DB: a.db, Secret: signer.Secret("cursor"), MigrationsDir: a.cfg.MigrationsPath(),
 		IdempotencyTTL: a.cfg.IdempotencyTTL, Logger: a.log,
 		Cache: a.cache, Metrics: a.registerer, FlushInterval: a.cfg.CacheFlushInterval,
@@ -544,6 +544,7 @@ func (a *App) startEvents(ctx context.Context) (stop func(), err error) {
 	a.broker = b
 	a.health.Add("broker", b.Ping)
 	relay := outbox.NewRelay(outbox.RelayConfig{DB: a.db, Publisher: b, Logger: a.log, Metrics: a.registerer,
+		Tracer:    a.tracing.Tracer("strata/outbox"),
 		Retention: a.cfg.EventRetention})
 	a.relay.Store(relay)
 	hub, err := realtime.New(ctx, realtime.Config{Broker: b, Records: a.recs, Logger: a.log, Metrics: a.registerer})

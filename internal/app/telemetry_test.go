@@ -408,3 +408,53 @@ func TestMetrics(t *testing.T) {
 		})
 	}
 }
+
+// TestTraceOfCacheAndPublish: a cached view gets a cache span under its
+// request, and a create's event is published in the create's trace.
+func TestTraceOfCacheAndPublish(t *testing.T) {
+	recv := &otlpReceiver{}
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+	s := serve(t, "sqlite")
+	s.do("POST", "/api/v1/collections", `{"name":"posts","fields":[{"name":"title","type":"text"}],"cache":{"policy":"cache-aside","ttl":"1m"}}`, 201, nil)
+	createTrace := "5bf92f3577b34da6a3ce929d0e0e4736"
+	var rec struct{ ID string }
+	s.do("POST", "/api/v1/collections/posts/records", `{"title":"hello"}`, 201, &rec,
+		"Traceparent", "00-"+createTrace+"-10f067aa0ba902b7-01")
+	viewTrace := "6bf92f3577b34da6a3ce929d0e0e4736"
+	for range 2 {
+		s.do("GET", "/api/v1/collections/posts/records/"+rec.ID, "", 200, nil,
+			"Traceparent", "00-"+viewTrace+"-20f067aa0ba902b7-01")
+	}
+	tid, _ := hex.DecodeString(createTrace)
+	waitUntil(t, "the create's event is published in its trace", func() bool {
+		s.app.tracing.ForceFlush(context.Background())
+		for _, sp := range recv.trace(tid) {
+			if sp.Name == "publish records.posts" && sp.Kind == tracepb.Span_SPAN_KIND_PRODUCER {
+				return true
+			}
+		}
+		return false
+	})
+	vid, _ := hex.DecodeString(viewTrace)
+	var hits, misses int
+	for _, sp := range recv.trace(vid) {
+		if sp.Name != "cache view" {
+			continue
+		}
+		for _, kv := range sp.Attributes {
+			if kv.Key == "strata.cache.hit" {
+				if kv.Value.GetBoolValue() {
+					hits++
+				} else {
+					misses++
+				}
+			}
+		}
+	}
+	if hits != 1 || misses != 1 {
+		t.Errorf("cache spans of two views: %d hits, %d misses; want 1 and 1", hits, misses)
+	}
+}

@@ -11,6 +11,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/strata-dev/strata/internal/broker"
 	"github.com/strata-dev/strata/internal/store"
@@ -50,6 +53,9 @@ type RelayConfig struct {
 	LeaseTTL time.Duration
 	// MaxBackoff caps the wait between retries while the broker is away. [10s]
 	MaxBackoff time.Duration
+	// Tracer, when set, gives each publish a producer span in the trace of
+	// the change that wrote the event.
+	Tracer trace.Tracer
 }
 
 const leaseName = "outbox-relay"
@@ -260,6 +266,15 @@ func (r *Relay) publishOne(ctx context.Context, row *store.OutboxRow) error {
 	}
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
 	defer cancel()
+	if r.cfg.Tracer != nil && msg.Header["traceparent"] != "" {
+		// The write's trace continues with its publish.
+		pctx = telemetry.Propagator.Extract(pctx, propagation.MapCarrier(msg.Header))
+		var span trace.Span
+		pctx, span = r.cfg.Tracer.Start(pctx, "publish "+row.Topic, trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", row.Topic),
+				attribute.String("messaging.message.id", row.ID)))
+		defer span.End()
+	}
 	if _, err := r.cfg.Publisher.Publish(pctx, msg); err != nil {
 		r.failures.Inc()
 		if errors.Is(err, broker.ErrInvalid) {

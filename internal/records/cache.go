@@ -64,6 +64,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"hash"
 	"log/slog"
 	"slices"
@@ -234,6 +236,8 @@ func (s *Service) cached(c *schema.Collection) bool {
 // miss, from the database without any rule. c must be cached.
 func (s *Service) cachedRecord(ctx context.Context, c *schema.Collection, id string) (*schema.Record, error) {
 	loaded := false
+	ctx, end := s.cacheSpan(ctx, "cache view", c)
+	defer func() { end(!loaded) }()
 	b, err := s.rc.loader.GetOrLoad(ctx, viewKey(c, id), c.CacheTTL(), []string{tagRecord(c.Name, id)},
 		func(ctx context.Context) ([]byte, error) {
 			loaded = true
@@ -322,6 +326,8 @@ func (s *Service) listKey(c *schema.Collection, caller *Caller, rule string, p L
 // cachedPage returns the page under key, or runs load and caches it.
 func (s *Service) cachedPage(ctx context.Context, c *schema.Collection, key string, load func(context.Context) (*Page, error)) (*Page, error) {
 	loaded := false
+	ctx, end := s.cacheSpan(ctx, "cache list", c)
+	defer func() { end(!loaded) }()
 	b, err := s.rc.loader.GetOrLoad(ctx, key, c.CacheTTL(), s.cachePlan().listTags[c.Name],
 		func(ctx context.Context) ([]byte, error) {
 			loaded = true
@@ -441,5 +447,20 @@ func (s *Service) changed(ctx context.Context, c *schema.Collection, id string, 
 		if _, err := s.cachedRecord(ctx, c, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.rc.log.Debug("cache: refill after write", "collection", c.Name, "id", id, "err", err)
 		}
+	}
+}
+
+// cacheSpan starts a span for a cache read inside a traced request; end
+// records whether it was a hit. Without tracing, or outside a recorded
+// span, it costs nothing.
+func (s *Service) cacheSpan(ctx context.Context, name string, c *schema.Collection) (context.Context, func(hit bool)) {
+	if s.tracer == nil || !trace.SpanFromContext(ctx).IsRecording() {
+		return ctx, func(bool) {}
+	}
+	ctx, span := s.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("strata.collection", c.Name)))
+	return ctx, func(hit bool) {
+		span.SetAttributes(attribute.Bool("strata.cache.hit", hit))
+		span.End()
 	}
 }

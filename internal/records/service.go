@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"maps"
 	"slices"
@@ -40,6 +41,8 @@ type Options struct {
 	// Events, when set, writes an outbox event in the transaction of
 	// every record change.
 	Events *outbox.Writer
+	// Tracer, when set, traces cache reads inside recorded spans.
+	Tracer trace.Tracer
 	Logger *slog.Logger
 	// Now returns the current time; tests set it.
 	Now func() time.Time
@@ -63,6 +66,7 @@ type Service struct {
 	migDir  string
 	idemTTL time.Duration
 	events  *outbox.Writer
+	tracer  trace.Tracer
 
 	// cols maps collection names to definitions. A published map and its
 	// collections are never modified; schema changes publish a new map.
@@ -92,7 +96,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	mac.Write([]byte("strata cursor key"))
 	s := &Service{
 		db: o.DB, log: o.Logger, now: o.Now, secret: mac.Sum(nil),
-		migDir: o.MigrationsDir, idemTTL: o.IdempotencyTTL, events: o.Events,
+		migDir: o.MigrationsDir, idemTTL: o.IdempotencyTTL, events: o.Events, tracer: o.Tracer,
 		flushEvery: o.FlushInterval,
 	}
 	s.initCache(o)

@@ -105,3 +105,11 @@ func version() string {
 	}
 	return "dev"
 }
+
+// ForceFlush exports the spans buffered so far.
+func (t *Tracing) ForceFlush(ctx context.Context) error {
+	if !t.Enabled() {
+		return nil
+	}
+	return t.provider.ForceFlush(ctx)
+}
