@@ -1,12 +1,9 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -202,11 +199,6 @@ func listHash(p *ListParams) string {
 	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:9])
 }
 
-type listCursor struct {
-	Query string `json:"q"`
-	Keys  []any  `json:"k"`
-}
-
 // sealCursor encodes the key values of a page's last job with a MAC, so
 // that a client can neither forge nor alter them. The job number, read
 // as an integer, is kept as its decimal text: the filter language knows
@@ -223,51 +215,19 @@ func (s *Service) sealCursor(keys []query.OrderKey, vals []any, qhash string) (s
 			vals[i] = string(v)
 		}
 	}
-	body, err := json.Marshal(listCursor{Query: qhash, Keys: vals})
-	if err != nil {
-		return "", err
-	}
-	mac := hmac.New(sha256.New, s.secret)
-	mac.Write(body)
-	return base64.RawURLEncoding.EncodeToString(body) + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:16]), nil
+	return query.SealCursor(s.secret, qhash, vals)
 }
 
 // openCursor checks a cursor's MAC and returns its key values.
 func (s *Service) openCursor(tok, qhash string) ([]any, error) {
-	bad := paramError("cursor", "the cursor is not valid; start the list again without one")
-	b64, sig, ok := strings.Cut(tok, ".")
-	if !ok {
-		return nil, bad
-	}
-	body, err1 := base64.RawURLEncoding.Strict().DecodeString(b64)
-	got, err2 := base64.RawURLEncoding.Strict().DecodeString(sig)
-	if err1 != nil || err2 != nil {
-		return nil, bad
-	}
-	mac := hmac.New(sha256.New, s.secret)
-	mac.Write(body)
-	if !hmac.Equal(got, mac.Sum(nil)[:16]) {
-		return nil, bad
-	}
-	var c listCursor
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&c); err != nil {
-		return nil, bad
-	}
-	if c.Query != qhash {
+	keys, err := query.OpenCursor(s.secret, tok, qhash)
+	switch {
+	case errors.Is(err, query.ErrCursorQuery):
 		return nil, paramError("cursor", "the cursor belongs to a list with another filter, sort or state, kind and queue")
+	case err != nil:
+		return nil, paramError("cursor", "the cursor is not valid; start the list again without one")
 	}
-	for i, v := range c.Keys {
-		if n, ok := v.(json.Number); ok {
-			f, err := n.Float64()
-			if err != nil {
-				return nil, bad
-			}
-			c.Keys[i] = f
-		}
-	}
-	return c.Keys, nil
+	return keys, nil
 }
 
 // list runs a list query.

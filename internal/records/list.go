@@ -1,12 +1,9 @@
 package records
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -195,58 +192,21 @@ func queryHash(name, filter, sort string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:9])
 }
 
-type cursor struct {
-	Query string `json:"q"`
-	Keys  []any  `json:"k"`
-}
-
 // sealCursor encodes the key values of the last row of a page with a MAC,
 // so that a client can neither forge nor alter them.
 func (s *Service) sealCursor(keys []any, qhash string) (string, error) {
-	body, err := json.Marshal(cursor{Query: qhash, Keys: keys})
-	if err != nil {
-		return "", err
-	}
-	mac := hmac.New(sha256.New, s.secret)
-	mac.Write(body)
-	return base64.RawURLEncoding.EncodeToString(body) + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:16]), nil
+	return query.SealCursor(s.secret, qhash, keys)
 }
 
 func (s *Service) openCursor(tok, qhash string) ([]any, error) {
-	bad := apperr.New(apperr.Invalid, "the cursor is not valid; start the list again without one")
-	b64, sig, ok := strings.Cut(tok, ".")
-	if !ok {
-		return nil, bad
-	}
-	body, err1 := base64.RawURLEncoding.Strict().DecodeString(b64)
-	got, err2 := base64.RawURLEncoding.Strict().DecodeString(sig)
-	if err1 != nil || err2 != nil {
-		return nil, bad
-	}
-	mac := hmac.New(sha256.New, s.secret)
-	mac.Write(body)
-	if !hmac.Equal(got, mac.Sum(nil)[:16]) {
-		return nil, bad
-	}
-	var c cursor
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&c); err != nil {
-		return nil, bad
-	}
-	if c.Query != qhash {
+	keys, err := query.OpenCursor(s.secret, tok, qhash)
+	switch {
+	case errors.Is(err, query.ErrCursorQuery):
 		return nil, apperr.New(apperr.Invalid, "the cursor belongs to a list with another filter or sort")
+	case err != nil:
+		return nil, apperr.New(apperr.Invalid, "the cursor is not valid; start the list again without one")
 	}
-	for i, v := range c.Keys {
-		if n, ok := v.(json.Number); ok {
-			f, err := n.Float64()
-			if err != nil {
-				return nil, bad
-			}
-			c.Keys[i] = f
-		}
-	}
-	return c.Keys, nil
+	return keys, nil
 }
 
 // Expand loads the records that the named relation fields of recs point
