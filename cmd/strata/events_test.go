@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -76,18 +74,7 @@ func TestKillDuringWritesLosesNoEvent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "strata")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	data := filepath.Join(dir, "data")
-	env := append(os.Environ(), "STRATA_CONFIG=")
-	su := exec.Command(bin, "superuser", "create", "admin@example.com", "--password-stdin", "--dir", data)
-	su.Stdin, su.Env = strings.NewReader("a long enough password\n"), env
-	if out, err := su.CombinedOutput(); err != nil {
-		t.Fatalf("superuser: %v\n%s", err, out)
-	}
+	bin, data, env := binaryWithSuperuser(t)
 	addr, natsAddr := freeAddr(t), freeAddr(t)
 	base := "http://" + addr
 	args := []string{"--http", addr, "--dir", data, "--nats-listen", natsAddr, "--log-format", "json"}

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -125,20 +127,7 @@ func TestServeBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "strata")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	data := filepath.Join(dir, "data")
-	env := append(os.Environ(), "STRATA_CONFIG=")
-	su := exec.Command(bin, "superuser", "create", "admin@example.com", "--password-stdin", "--dir", data)
-	su.Stdin = strings.NewReader("a long enough password\n")
-	su.Env = env
-	if out, err := su.CombinedOutput(); err != nil {
-		t.Fatalf("superuser: %v\n%s", err, out)
-	}
+	bin, data, env := binaryWithSuperuser(t)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -224,4 +213,37 @@ func TestKeysRotate(t *testing.T) {
 	if _, _, err := runCLI(t, "", append([]string{"keys", "spin"}, base...)...); err == nil {
 		t.Errorf("keys spin accepted")
 	}
+}
+
+// buildOnce builds the strata binary once for the tests that run it.
+var buildOnce = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "strata-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "strata")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// binaryWithSuperuser returns the built binary, a fresh data directory
+// with the superuser admin@example.com ("a long enough password"), and the
+// environment to run the binary in.
+func binaryWithSuperuser(t *testing.T) (bin, data string, env []string) {
+	t.Helper()
+	bin, err := buildOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = filepath.Join(t.TempDir(), "data")
+	env = append(os.Environ(), "STRATA_CONFIG=")
+	su := exec.Command(bin, "superuser", "create", "admin@example.com", "--password-stdin", "--dir", data)
+	su.Stdin = strings.NewReader("a long enough password\n")
+	su.Env = env
+	if out, err := su.CombinedOutput(); err != nil {
+		t.Fatalf("superuser: %v\n%s", err, out)
+	}
+	return bin, data, env
 }

@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -24,19 +21,7 @@ func TestWriteBackLossOnKill(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	const interval = 500 * time.Millisecond
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "strata")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	data := filepath.Join(dir, "data")
-	env := append(os.Environ(), "STRATA_CONFIG=")
-	su := exec.Command(bin, "superuser", "create", "admin@example.com", "--password-stdin", "--dir", data)
-	su.Stdin = strings.NewReader("a long enough password\n")
-	su.Env = env
-	if out, err := su.CombinedOutput(); err != nil {
-		t.Fatalf("superuser: %v\n%s", err, out)
-	}
+	bin, data, env := binaryWithSuperuser(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
