@@ -55,24 +55,9 @@ func ddl(d sqldb.Dialect) []string {
 // CONFLICT names it to pick the index.
 const uniquePredicate = `unique_key IS NOT NULL AND state IN ('available', 'scheduled', 'retryable', 'running')`
 
-// migrate creates the tables. On PostgreSQL an advisory lock keeps nodes
-// starting together from racing on CREATE TABLE IF NOT EXISTS, which is
-// not safe against itself there.
+// migrate creates the tables, one node at a time.
 func migrate(ctx context.Context, db *store.DB) error {
-	err := db.Write(ctx, func(tx *store.Tx) error {
-		if tx.Dialect == sqldb.Postgres {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7270315001)`); err != nil {
-				return err
-			}
-		}
-		for _, stmt := range ddl(tx.Dialect) {
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := db.CreateTables(ctx, ddl(db.Dialect())); err != nil {
 		return fmt.Errorf("jobs: create tables: %w", err)
 	}
 	return nil

@@ -121,6 +121,23 @@ func LockSchema(ctx context.Context, tx *Tx) error {
 	return err
 }
 
+// CreateTables runs the statements that create a component's tables (such
+// as CREATE TABLE IF NOT EXISTS) in one transaction, one node at a time
+// (see LockSchema).
+func (db *DB) CreateTables(ctx context.Context, stmts []string) error {
+	return db.Write(ctx, func(tx *Tx) error {
+		if err := LockSchema(ctx, tx); err != nil {
+			return err
+		}
+		for _, stmt := range stmts {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 func (db *DB) createSystemTables(ctx context.Context) error {
 	return db.Write(ctx, func(tx *Tx) error {
 		if err := LockSchema(ctx, tx); err != nil {
