@@ -2,7 +2,9 @@ package records_test
 
 import (
 	"context"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/strata-dev/strata/internal/cache"
 	"github.com/strata-dev/strata/internal/records"
@@ -58,13 +60,44 @@ func BenchmarkCachedGet(b *testing.B) {
 		s, ids := cachedBenchService(b, engine, adapter, 100)
 		ctx := anonymous(context.Background())
 		i := 0
+		lat := newLatencies(b)
 		for b.Loop() {
+			start := time.Now()
 			if _, err := s.Get(ctx, "posts", ids[i%len(ids)]); err != nil {
 				b.Fatal(err)
 			}
+			lat.add(start)
 			i++
 		}
+		lat.report()
 	})
+}
+
+// latencies keeps each operation's time, to report req/s and p99 next to
+// the mean that ns/op gives.
+type latencies struct {
+	b     *testing.B
+	d     []time.Duration
+	start time.Time
+}
+
+func newLatencies(b *testing.B) *latencies {
+	return &latencies{b: b, start: time.Now()}
+}
+
+func (l *latencies) add(start time.Time) { l.d = append(l.d, time.Since(start)) }
+
+func (l *latencies) report() {
+	if len(l.d) == 0 {
+		return
+	}
+	slices.Sort(l.d)
+	var total time.Duration
+	for _, d := range l.d {
+		total += d
+	}
+	l.b.ReportMetric(float64(len(l.d))/total.Seconds(), "req/s")
+	l.b.ReportMetric(float64(l.d[len(l.d)*99/100].Microseconds()), "p99-µs")
 }
 
 // BenchmarkCachedList lists a page of 50 of 2000 records with a filter
@@ -74,11 +107,15 @@ func BenchmarkCachedList(b *testing.B) {
 		s, _ := cachedBenchService(b, engine, adapter, 2000)
 		ctx := anonymous(context.Background())
 		p := records.ListParams{Filter: "published = true && views >= 100", Sort: "-views", Limit: 50}
+		lat := newLatencies(b)
 		for b.Loop() {
+			start := time.Now()
 			page, err := s.List(ctx, "posts", p)
 			if err != nil || len(page.Items) != 50 {
 				b.Fatalf("list: %v", err)
 			}
+			lat.add(start)
 		}
+		lat.report()
 	})
 }
