@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/strata-dev/strata/internal/apperr"
 	"github.com/strata-dev/strata/internal/httpx"
 )
 
@@ -49,21 +47,7 @@ type api struct {
 }
 
 func (h *api) guard(next func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if h.authorize != nil {
-			if err := h.authorize(r); err != nil {
-				var ae *apperr.Error
-				if !errors.As(err, &ae) {
-					err = apperr.Wrap(apperr.Forbidden, err, "not allowed to manage jobs")
-				}
-				httpx.Error(w, r, h.log, err)
-				return
-			}
-		}
-		if err := next(w, r); err != nil {
-			httpx.Error(w, r, h.log, err)
-		}
-	}
+	return httpx.Guard(h.log, h.authorize, "manage jobs")(next)
 }
 
 func (h *api) list(w http.ResponseWriter, r *http.Request) error {

@@ -1,12 +1,10 @@
 package webhooks
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
 
-	"github.com/strata-dev/strata/internal/apperr"
 	"github.com/strata-dev/strata/internal/httpx"
 )
 
@@ -49,22 +47,10 @@ type api struct {
 }
 
 func (h *api) guard(next func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if h.authorize != nil {
-			if err := h.authorize(r); err != nil {
-				var ae *apperr.Error
-				if !errors.As(err, &ae) {
-					err = apperr.Wrap(apperr.Forbidden, err, "not allowed to manage webhooks")
-				}
-				httpx.Error(w, r, h.log, err)
-				return
-			}
-		}
+	return httpx.Guard(h.log, h.authorize, "manage webhooks")(func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Cache-Control", "no-store")
-		if err := next(w, r); err != nil {
-			httpx.Error(w, r, h.log, err)
-		}
-	}
+		return next(w, r)
+	})
 }
 
 type listResponse[T any] struct {
