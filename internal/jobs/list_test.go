@@ -71,7 +71,7 @@ func TestListFilterSortCursor(t *testing.T) {
 				}
 			case 2:
 				err := db.Write(ctx, func(tx *store.Tx) error {
-					_, err := tx.ExecContext(ctx, `UPDATE _jobs SET state = 'dead', finished_at = '`+stamp(time.Now())+`' WHERE id = `+fmt.Sprint(j.ID))
+					_, err := tx.ExecContext(ctx, `UPDATE _jobs SET state = 'dead', finished_at = '`+store.Stamp(time.Now())+`' WHERE id = `+fmt.Sprint(j.ID))
 					return err
 				})
 				if err != nil {

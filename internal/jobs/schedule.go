@@ -102,7 +102,7 @@ func (s *Service) fire(sc *schedule, tick time.Time) error {
 	}
 	return s.db.Write(ctx, func(tx *store.Tx) error {
 		a := newArgs(tx.Dialect)
-		res, err := tx.ExecContext(ctx, `INSERT INTO _job_schedules (name, last_tick) VALUES (`+a.Add(sc.name)+`, `+a.Add(stamp(tick))+`)
+		res, err := tx.ExecContext(ctx, `INSERT INTO _job_schedules (name, last_tick) VALUES (`+a.Add(sc.name)+`, `+a.Add(store.Stamp(tick))+`)
 			ON CONFLICT (name) DO UPDATE SET last_tick = excluded.last_tick WHERE _job_schedules.last_tick < excluded.last_tick`, a.Values...)
 		if err != nil {
 			return fmt.Errorf("claim tick: %w", err)

@@ -408,7 +408,7 @@ func (s *Service) Retry(ctx context.Context, id int64) (*Job, error) {
 			}
 		}
 		a := newArgs(tx.Dialect)
-		set := `state = 'available', run_at = ` + a.Add(stamp(time.Now())) + `, finished_at = NULL, lease_until = NULL,
+		set := `state = 'available', run_at = ` + a.Add(store.Stamp(time.Now())) + `, finished_at = NULL, lease_until = NULL,
 			max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END`
 		out, err = updateReturning(ctx, tx, set, `id = `+a.Add(id)+` AND state <> 'running'`, a)
 		if err != nil {
@@ -433,7 +433,7 @@ func (s *Service) Cancel(ctx context.Context, id int64) (*Job, error) {
 	var out *Job
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
 		a := newArgs(tx.Dialect)
-		set := `state = 'cancelled', finished_at = ` + a.Add(stamp(time.Now())) + `, lease_until = NULL`
+		set := `state = 'cancelled', finished_at = ` + a.Add(store.Stamp(time.Now())) + `, lease_until = NULL`
 		var err error
 		out, err = updateReturning(ctx, tx, set, `id = `+a.Add(id)+` AND state IN ('available', 'scheduled', 'retryable', 'running')`, a)
 		if err != nil {

@@ -16,8 +16,6 @@ import (
 
 const jobCols = `id, kind, queue, args, state, priority, run_at, attempt, max_attempts, timeout_ms, unique_key, tags, errors, created, attempted_at, finished_at, locked_by, lease_until`
 
-func stamp(t time.Time) string { return t.UTC().Format(schema.TimeLayout) }
-
 func parseStamp(s sql.NullString) time.Time {
 	if !s.Valid {
 		return time.Time{}
@@ -100,8 +98,8 @@ func insertJob(ctx context.Context, tx *store.Tx, j *Job) (bool, error) {
 	}
 	stmt := `INSERT INTO _jobs (kind, queue, args, state, priority, run_at, attempt, max_attempts, timeout_ms, unique_key, tags, errors, created)
 		VALUES (` + strings.Join([]string{a.Add(j.Kind), a.Add(j.Queue), a.Add(string(j.Args)), a.Add(string(j.State)),
-		a.Add(j.Priority), a.Add(stamp(j.RunAt)), "0", a.Add(j.MaxAttempts), a.Add(j.Timeout.Milliseconds()), a.Add(unique),
-		a.Add(marshalList(j.Tags)), "'[]'", a.Add(stamp(j.Created))}, ", ") + `)
+		a.Add(j.Priority), a.Add(store.Stamp(j.RunAt)), "0", a.Add(j.MaxAttempts), a.Add(j.Timeout.Milliseconds()), a.Add(unique),
+		a.Add(marshalList(j.Tags)), "'[]'", a.Add(store.Stamp(j.Created))}, ", ") + `)
 		ON CONFLICT (unique_key) WHERE ` + uniquePredicate + ` DO NOTHING RETURNING id`
 	err := tx.QueryRowContext(ctx, stmt, a.Values...).Scan(&j.ID)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -130,10 +128,10 @@ func pendingByKey(ctx context.Context, q store.Querier, d sqldb.Dialect, key str
 // the single writer serializes the takes.
 func fetchJobs(ctx context.Context, tx *store.Tx, queue string, kinds []string, n int, worker string, now, lease time.Time) ([]*Job, error) {
 	a := newArgs(tx.Dialect)
-	set := `state = 'running', attempt = attempt + 1, attempted_at = ` + a.Add(stamp(now)) +
-		`, locked_by = ` + a.Add(worker) + `, lease_until = ` + a.Add(stamp(lease))
+	set := `state = 'running', attempt = attempt + 1, attempted_at = ` + a.Add(store.Stamp(now)) +
+		`, locked_by = ` + a.Add(worker) + `, lease_until = ` + a.Add(store.Stamp(lease))
 	pick := `SELECT id FROM _jobs WHERE queue = ` + a.Add(queue) +
-		` AND state IN ('available', 'scheduled', 'retryable') AND run_at <= ` + a.Add(stamp(now)) +
+		` AND state IN ('available', 'scheduled', 'retryable') AND run_at <= ` + a.Add(store.Stamp(now)) +
 		` AND kind IN (` + inList(a, kinds) + `) ORDER BY priority, run_at, id LIMIT ` + a.Add(n)
 	var stmt string
 	if tx.Dialect == sqldb.Postgres {
@@ -168,9 +166,9 @@ func finishAttempt(ctx context.Context, tx *store.Tx, j *Job, worker string, sta
 	a := newArgs(tx.Dialect)
 	set := `state = ` + a.Add(string(state)) + `, lease_until = NULL`
 	if state == StateRetryable {
-		set += `, run_at = ` + a.Add(stamp(runAt))
+		set += `, run_at = ` + a.Add(store.Stamp(runAt))
 	} else {
-		set += `, finished_at = ` + a.Add(stamp(now))
+		set += `, finished_at = ` + a.Add(store.Stamp(now))
 	}
 	if errs != nil {
 		set += `, errors = ` + a.Add(marshalList(errs))
@@ -187,7 +185,7 @@ func finishAttempt(ctx context.Context, tx *store.Tx, j *Job, worker string, sta
 // it still holds, with their attempts.
 func extendLeases(ctx context.Context, tx *store.Tx, worker string, ids []int64, until time.Time) (map[int64]int, error) {
 	a := newArgs(tx.Dialect)
-	stmt := `UPDATE _jobs SET lease_until = ` + a.Add(stamp(until)) + ` WHERE state = 'running' AND locked_by = ` + a.Add(worker) +
+	stmt := `UPDATE _jobs SET lease_until = ` + a.Add(store.Stamp(until)) + ` WHERE state = 'running' AND locked_by = ` + a.Add(worker) +
 		` AND id IN (` + inList(a, ids) + `) RETURNING id, attempt`
 	rows, err := tx.QueryContext(ctx, stmt, a.Values...)
 	if err != nil {
@@ -212,7 +210,7 @@ func releaseJobs(ctx context.Context, tx *store.Tx, worker string, jobs []*Job, 
 	var total int64
 	for _, j := range jobs {
 		a := newArgs(tx.Dialect)
-		res, err := tx.ExecContext(ctx, `UPDATE _jobs SET state = 'available', attempt = attempt - 1, run_at = `+a.Add(stamp(now))+
+		res, err := tx.ExecContext(ctx, `UPDATE _jobs SET state = 'available', attempt = attempt - 1, run_at = `+a.Add(store.Stamp(now))+
 			`, lease_until = NULL WHERE `+fence(a, j, worker), a.Values...)
 		if err != nil {
 			return total, fmt.Errorf("release job %d: %w", j.ID, err)
@@ -227,7 +225,7 @@ func releaseJobs(ctx context.Context, tx *store.Tx, worker string, jobs []*Job, 
 // them on PostgreSQL.
 func expiredJobs(ctx context.Context, tx *store.Tx, now time.Time, limit int) ([]*Job, error) {
 	a := newArgs(tx.Dialect)
-	stmt := `SELECT ` + jobCols + ` FROM _jobs WHERE state = 'running' AND lease_until < ` + a.Add(stamp(now)) +
+	stmt := `SELECT ` + jobCols + ` FROM _jobs WHERE state = 'running' AND lease_until < ` + a.Add(store.Stamp(now)) +
 		` ORDER BY lease_until LIMIT ` + a.Add(limit)
 	if tx.Dialect == sqldb.Postgres {
 		stmt += ` FOR UPDATE SKIP LOCKED`

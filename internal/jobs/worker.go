@@ -440,7 +440,7 @@ func (s *Service) prune(now time.Time) {
 	defer cancel()
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
 		a := newArgs(tx.Dialect)
-		_, err := tx.ExecContext(ctx, `DELETE FROM _jobs WHERE state IN ('completed', 'cancelled') AND finished_at < `+a.Add(stamp(now.Add(-s.cfg.Retention))), a.Values...)
+		_, err := tx.ExecContext(ctx, `DELETE FROM _jobs WHERE state IN ('completed', 'cancelled') AND finished_at < `+a.Add(store.Stamp(now.Add(-s.cfg.Retention))), a.Values...)
 		return err
 	})
 	if err != nil {

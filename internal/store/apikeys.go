@@ -34,10 +34,10 @@ func InsertAPIKey(ctx context.Context, tx *Tx, k *APIKey) error {
 	a := args(tx.Dialect)
 	var expires any
 	if k.Expires != nil {
-		expires = stamp(*k.Expires)
+		expires = Stamp(*k.Expires)
 	}
 	stmt := fmt.Sprintf(`INSERT INTO _api_keys (id, hash, owner_collection, owner_id, name, scopes, rate_limit, created, expires) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)`,
-		a.Add(k.ID), a.Add(k.Hash), a.Add(k.OwnerCollection), a.Add(k.OwnerID), a.Add(k.Name), a.Add(k.Scopes), a.Add(k.RateLimit), a.Add(stamp(k.Created)), a.Add(expires))
+		a.Add(k.ID), a.Add(k.Hash), a.Add(k.OwnerCollection), a.Add(k.OwnerID), a.Add(k.Name), a.Add(k.Scopes), a.Add(k.RateLimit), a.Add(Stamp(k.Created)), a.Add(expires))
 	if _, err := tx.ExecContext(ctx, stmt, a.Values...); err != nil {
 		return fmt.Errorf("insert api key: %w", err)
 	}
@@ -108,7 +108,7 @@ func TouchAPIKey(ctx context.Context, tx *Tx, id string, now time.Time) error {
 // setTime sets a time column of the row of table with the id.
 func setTime(ctx context.Context, tx *Tx, table, column, id string, t time.Time) error {
 	a := args(tx.Dialect)
-	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET %s = %s WHERE id = %s`, table, column, a.Add(stamp(t)), a.Add(id)), a.Values...)
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET %s = %s WHERE id = %s`, table, column, a.Add(Stamp(t)), a.Add(id)), a.Values...)
 	if err != nil {
 		return fmt.Errorf("set %s.%s: %w", table, column, err)
 	}
@@ -124,7 +124,7 @@ func RevokeAPIKey(ctx context.Context, tx *Tx, id string, now time.Time) error {
 // is revoked already; ErrNotFound when no such row is left.
 func revoke(ctx context.Context, tx *Tx, table, id string, now time.Time) error {
 	a := args(tx.Dialect)
-	res, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET revoked = %s WHERE id = %s AND revoked IS NULL`, table, a.Add(stamp(now)), a.Add(id)), a.Values...)
+	res, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET revoked = %s WHERE id = %s AND revoked IS NULL`, table, a.Add(Stamp(now)), a.Add(id)), a.Values...)
 	if err != nil {
 		return fmt.Errorf("revoke in %s: %w", table, err)
 	}

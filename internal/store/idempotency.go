@@ -24,7 +24,7 @@ func FindIdempotent(ctx context.Context, q Querier, d sqldb.Dialect, scope, key 
 	ctx = ReadPrimary(ctx) // decides whether the request runs again
 	a := args(d)
 	stmt := fmt.Sprintf(`SELECT body_hash, status, response FROM _idempotency WHERE scope = %s AND key = %s AND expires > %s`,
-		a.Add(scope), a.Add(key), a.Add(stamp(now)))
+		a.Add(scope), a.Add(key), a.Add(Stamp(now)))
 	var it Idempotent
 	var resp string
 	if err := q.QueryRowContext(ctx, stmt, a.Values...).Scan(&it.BodyHash, &it.Status, &resp); err != nil {
@@ -46,7 +46,7 @@ func PutIdempotent(ctx context.Context, tx *Tx, scope, key string, it *Idempoten
 		ON CONFLICT (scope, key) DO UPDATE SET body_hash = excluded.body_hash, status = excluded.status,
 			response = excluded.response, expires = excluded.expires
 		WHERE _idempotency.expires <= %s`,
-		a.Add(scope), a.Add(key), a.Add(it.BodyHash), a.Add(it.Status), a.Add(string(it.Response)), a.Add(stamp(expires)), a.Add(stamp(now)))
+		a.Add(scope), a.Add(key), a.Add(it.BodyHash), a.Add(it.Status), a.Add(string(it.Response)), a.Add(Stamp(expires)), a.Add(Stamp(now)))
 	res, err := tx.ExecContext(ctx, stmt, a.Values...)
 	if err != nil {
 		return fmt.Errorf("store idempotency key: %w", err)
@@ -62,7 +62,7 @@ func (db *DB) PruneIdempotent(ctx context.Context, now time.Time) (int64, error)
 	var n int64
 	err := db.Write(ctx, func(tx *Tx) error {
 		a := args(tx.Dialect)
-		res, err := tx.ExecContext(ctx, "DELETE FROM _idempotency WHERE expires <= "+a.Add(stamp(now)), a.Values...)
+		res, err := tx.ExecContext(ctx, "DELETE FROM _idempotency WHERE expires <= "+a.Add(Stamp(now)), a.Values...)
 		if err != nil {
 			return fmt.Errorf("prune idempotency keys: %w", err)
 		}

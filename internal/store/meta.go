@@ -12,7 +12,9 @@ import (
 	"github.com/strata-dev/strata/internal/sqldb"
 )
 
-func stamp(t time.Time) string { return t.UTC().Format(schema.TimeLayout) }
+// Stamp is how system tables keep a time: fixed-width UTC text, which
+// sorts as the times do, in both engines.
+func Stamp(t time.Time) string { return t.UTC().Format(schema.TimeLayout) }
 
 func args(d sqldb.Dialect) *sqldb.Args { return &sqldb.Args{Dialect: d} }
 
@@ -48,7 +50,7 @@ func PutCollection(ctx context.Context, tx *Tx, c *schema.Collection) error {
 	a := args(tx.Dialect)
 	stmt := fmt.Sprintf(`INSERT INTO _collections (id, name, definition, created, updated) VALUES (%s, %s, %s, %s, %s)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, definition = excluded.definition, updated = excluded.updated`,
-		a.Add(c.ID), a.Add(c.Name), a.Add(string(def)), a.Add(stamp(c.Created)), a.Add(stamp(c.Updated)))
+		a.Add(c.ID), a.Add(c.Name), a.Add(string(def)), a.Add(Stamp(c.Created)), a.Add(Stamp(c.Updated)))
 	if _, err := tx.ExecContext(ctx, stmt, a.Values...); err != nil {
 		return fmt.Errorf("save collection %s: %w", c.Name, classifyDDL(tx.Dialect, err))
 	}
@@ -98,7 +100,7 @@ func Migrations(ctx context.Context, q Querier) ([]Migration, error) {
 func RecordMigration(ctx context.Context, tx *Tx, m Migration) error {
 	a := args(tx.Dialect)
 	stmt := fmt.Sprintf(`INSERT INTO _migrations (id, up, down, applied) VALUES (%s, %s, %s, %s)`,
-		a.Add(m.ID), a.Add(string(m.Up)), a.Add(string(m.Down)), a.Add(stamp(m.Applied)))
+		a.Add(m.ID), a.Add(string(m.Up)), a.Add(string(m.Down)), a.Add(Stamp(m.Applied)))
 	if _, err := tx.ExecContext(ctx, stmt, a.Values...); err != nil {
 		return fmt.Errorf("record migration %s: %w", m.ID, classifyDDL(tx.Dialect, err))
 	}
@@ -146,7 +148,7 @@ func PutSuperuser(ctx context.Context, tx *Tx, u *Superuser) error {
 	a := args(tx.Dialect)
 	stmt := fmt.Sprintf(`INSERT INTO _superusers (id, email, password_hash, created, updated) VALUES (%s, %s, %s, %s, %s)
 		ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash, updated = excluded.updated`,
-		a.Add(u.ID), a.Add(u.Email), a.Add(u.PasswordHash), a.Add(stamp(u.Created)), a.Add(stamp(u.Updated)))
+		a.Add(u.ID), a.Add(u.Email), a.Add(u.PasswordHash), a.Add(Stamp(u.Created)), a.Add(Stamp(u.Updated)))
 	if _, err := tx.ExecContext(ctx, stmt, a.Values...); err != nil {
 		return fmt.Errorf("save superuser: %w", err)
 	}

@@ -22,7 +22,7 @@ type OAuthState struct {
 func InsertOAuthState(ctx context.Context, tx *Tx, st *OAuthState) error {
 	a := args(tx.Dialect)
 	stmt := fmt.Sprintf(`INSERT INTO _oauth_states (state, collection, provider, verifier, nonce, expires) VALUES (%s, %s, %s, %s, %s, %s)`,
-		a.Add(st.State), a.Add(st.Collection), a.Add(st.Provider), a.Add(st.Verifier), a.Add(st.Nonce), a.Add(stamp(st.Expires)))
+		a.Add(st.State), a.Add(st.Collection), a.Add(st.Provider), a.Add(st.Verifier), a.Add(st.Nonce), a.Add(Stamp(st.Expires)))
 	if _, err := tx.ExecContext(ctx, stmt, a.Values...); err != nil {
 		return fmt.Errorf("insert oauth state: %w", err)
 	}
@@ -44,7 +44,7 @@ func TakeOAuthState(ctx context.Context, tx *Tx, state string, now time.Time) (*
 		return nil, fmt.Errorf("find oauth state: %w", err)
 	}
 	a = args(tx.Dialect)
-	if _, err := tx.ExecContext(ctx, `DELETE FROM _oauth_states WHERE state = `+a.Add(state)+` OR expires <= `+a.Add(stamp(now)), a.Values...); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM _oauth_states WHERE state = `+a.Add(state)+` OR expires <= `+a.Add(Stamp(now)), a.Values...); err != nil {
 		return nil, fmt.Errorf("delete oauth state: %w", err)
 	}
 	if t, _ := time.Parse(schema.TimeLayout, expires); !now.Before(t) {

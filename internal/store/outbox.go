@@ -61,7 +61,7 @@ func InsertOutbox(ctx context.Context, tx *Tx, r *OutboxRow) error {
 		headers = "{}"
 	}
 	stmt := fmt.Sprintf(`INSERT INTO _outbox (id, topic, msg_key, data, headers, created) VALUES (%s, %s, %s, %s, %s, %s)`,
-		a.Add(r.ID), a.Add(r.Topic), a.Add(r.Key), a.Add(string(r.Data)), a.Add(headers), a.Add(stamp(r.Created)))
+		a.Add(r.ID), a.Add(r.Topic), a.Add(r.Key), a.Add(string(r.Data)), a.Add(headers), a.Add(Stamp(r.Created)))
 	if _, err := tx.ExecContext(ctx, stmt, a.Values...); err != nil {
 		return fmt.Errorf("insert outbox event: %w", err)
 	}
@@ -100,7 +100,7 @@ func (db *DB) MarkOutboxSent(ctx context.Context, seqs []int64, now time.Time) e
 	return db.Write(ctx, func(tx *Tx) error {
 		a := args(tx.Dialect)
 		marks := make([]string, len(seqs))
-		ts := a.Add(stamp(now))
+		ts := a.Add(Stamp(now))
 		for i, s := range seqs {
 			marks[i] = a.Add(s)
 		}
@@ -133,7 +133,7 @@ func (db *DB) PruneOutbox(ctx context.Context, cutoff time.Time) (int64, error) 
 	var n int64
 	err := db.Write(ctx, func(tx *Tx) error {
 		a := args(tx.Dialect)
-		res, err := tx.ExecContext(ctx, `DELETE FROM _outbox WHERE sent IS NOT NULL AND sent < `+a.Add(stamp(cutoff)), a.Values...)
+		res, err := tx.ExecContext(ctx, `DELETE FROM _outbox WHERE sent IS NOT NULL AND sent < `+a.Add(Stamp(cutoff)), a.Values...)
 		if err != nil {
 			return fmt.Errorf("prune outbox: %w", err)
 		}
@@ -154,7 +154,7 @@ func (db *DB) AcquireLease(ctx context.Context, name, holder string, ttl time.Du
 		stmt := fmt.Sprintf(`INSERT INTO _leases (name, holder, expires) VALUES (%s, %s, %s)
 			ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
 			WHERE _leases.holder = excluded.holder OR _leases.expires < %s`,
-			a.Add(name), a.Add(holder), a.Add(stamp(now.Add(ttl))), a.Add(stamp(now)))
+			a.Add(name), a.Add(holder), a.Add(Stamp(now.Add(ttl))), a.Add(Stamp(now)))
 		res, err := tx.ExecContext(ctx, stmt, a.Values...)
 		if err != nil {
 			return fmt.Errorf("acquire lease %s: %w", name, err)

@@ -58,7 +58,7 @@ func encode(d sqldb.Dialect, v any) (any, error) {
 		if d == sqldb.Postgres {
 			return v.UTC(), nil
 		}
-		return stamp(v), nil
+		return Stamp(v), nil
 	case []string:
 		if v == nil {
 			return nil, nil

@@ -31,7 +31,7 @@ func (s *Session) Active(now time.Time) bool { return s.Revoked == nil && now.Be
 func InsertSession(ctx context.Context, tx *Tx, s *Session) error {
 	a := args(tx.Dialect)
 	stmt := fmt.Sprintf(`INSERT INTO _sessions (id, collection, record_id, created, expires, user_agent, ip) VALUES (%s, %s, %s, %s, %s, %s, %s)`,
-		a.Add(s.ID), a.Add(s.Collection), a.Add(s.RecordID), a.Add(stamp(s.Created)), a.Add(stamp(s.Expires)), a.Add(s.UserAgent), a.Add(s.IP))
+		a.Add(s.ID), a.Add(s.Collection), a.Add(s.RecordID), a.Add(Stamp(s.Created)), a.Add(Stamp(s.Expires)), a.Add(s.UserAgent), a.Add(s.IP))
 	if _, err := tx.ExecContext(ctx, stmt, a.Values...); err != nil {
 		return fmt.Errorf("insert session: %w", err)
 	}
@@ -75,7 +75,7 @@ func RevokeSession(ctx context.Context, tx *Tx, id string, now time.Time) error 
 // InsertRefreshToken stores the hash of a refresh token of a session.
 func InsertRefreshToken(ctx context.Context, tx *Tx, hash, sessionID string, now time.Time) error {
 	a := args(tx.Dialect)
-	stmt := fmt.Sprintf(`INSERT INTO _refresh_tokens (hash, session_id, created) VALUES (%s, %s, %s)`, a.Add(hash), a.Add(sessionID), a.Add(stamp(now)))
+	stmt := fmt.Sprintf(`INSERT INTO _refresh_tokens (hash, session_id, created) VALUES (%s, %s, %s)`, a.Add(hash), a.Add(sessionID), a.Add(Stamp(now)))
 	if _, err := tx.ExecContext(ctx, stmt, a.Values...); err != nil {
 		return fmt.Errorf("insert refresh token: %w", err)
 	}
@@ -99,7 +99,7 @@ func UseRefreshToken(ctx context.Context, tx *Tx, hash string, now time.Time) (s
 		return sessionID, true, nil
 	}
 	a = args(tx.Dialect)
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE _refresh_tokens SET used = %s WHERE hash = %s`, a.Add(stamp(now)), a.Add(hash)), a.Values...); err != nil {
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE _refresh_tokens SET used = %s WHERE hash = %s`, a.Add(Stamp(now)), a.Add(hash)), a.Values...); err != nil {
 		return "", false, fmt.Errorf("use refresh token: %w", err)
 	}
 	return sessionID, false, nil
@@ -137,7 +137,7 @@ func ListSessions(ctx context.Context, q Querier, d sqldb.Dialect, collection, r
 	a := args(d)
 	stmt := fmt.Sprintf(`SELECT id, collection, record_id, created, expires, user_agent, ip FROM _sessions
 		WHERE collection = %s AND record_id = %s AND revoked IS NULL AND expires > %s ORDER BY created DESC, id DESC`,
-		a.Add(collection), a.Add(recordID), a.Add(stamp(now)))
+		a.Add(collection), a.Add(recordID), a.Add(Stamp(now)))
 	rows, err := q.QueryContext(ctx, stmt, a.Values...)
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
@@ -162,7 +162,7 @@ func ListSessions(ctx context.Context, q Querier, d sqldb.Dialect, collection, r
 func RevokeSessions(ctx context.Context, tx *Tx, collection, recordID string, now time.Time) (int64, error) {
 	a := args(tx.Dialect)
 	res, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE _sessions SET revoked = %s WHERE collection = %s AND record_id = %s AND revoked IS NULL`,
-		a.Add(stamp(now)), a.Add(collection), a.Add(recordID)), a.Values...)
+		a.Add(Stamp(now)), a.Add(collection), a.Add(recordID)), a.Values...)
 	if err != nil {
 		return 0, fmt.Errorf("revoke sessions: %w", err)
 	}

@@ -49,7 +49,7 @@ func RecordFailure(ctx context.Context, tx *Tx, key string, now time.Time, forge
 	a = args(tx.Dialect)
 	stmt := fmt.Sprintf(`INSERT INTO _login_failures (key, failures, locked_until, updated) VALUES (%s, %s, %s, %s)
 		ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until, updated = excluded.updated`,
-		a.Add(key), a.Add(failures), a.Add(stamp(until)), a.Add(stamp(now)))
+		a.Add(key), a.Add(failures), a.Add(Stamp(until)), a.Add(Stamp(now)))
 	if _, err := tx.ExecContext(ctx, stmt, a.Values...); err != nil {
 		return fmt.Errorf("record login failure: %w", err)
 	}

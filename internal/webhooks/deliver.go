@@ -229,7 +229,7 @@ func (s *Service) record(ctx context.Context, e *Endpoint, d *Delivery) (string,
 		}
 		a = newArgs(tx.Dialect)
 		if _, err := tx.ExecContext(wctx, `UPDATE _webhooks SET enabled = 0, disabled_reason = `+a.Add(disabled)+`, updated = `+
-			a.Add(stamp(time.Now()))+` WHERE id = `+a.Add(e.ID), a.Values...); err != nil {
+			a.Add(store.Stamp(time.Now()))+` WHERE id = `+a.Add(e.ID), a.Values...); err != nil {
 			return fmt.Errorf("disable webhook: %w", err)
 		}
 		detail := map[string]any{"url": e.URL, "reason": disabled, "failures": failures, "status": d.Status, "error": d.Error}
@@ -276,7 +276,7 @@ func (s *Service) Test(ctx context.Context, id string) (*Delivery, error) {
 func (s *Service) prune(ctx context.Context) error {
 	return s.db.Write(ctx, func(tx *store.Tx) error {
 		a := newArgs(tx.Dialect)
-		_, err := tx.ExecContext(ctx, `DELETE FROM _webhook_deliveries WHERE created < `+a.Add(stamp(time.Now().Add(-s.cfg.Retention))), a.Values...)
+		_, err := tx.ExecContext(ctx, `DELETE FROM _webhook_deliveries WHERE created < `+a.Add(store.Stamp(time.Now().Add(-s.cfg.Retention))), a.Values...)
 		if err != nil {
 			return fmt.Errorf("prune webhook deliveries: %w", err)
 		}

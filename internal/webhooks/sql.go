@@ -67,8 +67,6 @@ func migrate(ctx context.Context, db *store.DB) error {
 	return nil
 }
 
-func stamp(t time.Time) string { return t.UTC().Format(schema.TimeLayout) }
-
 func parseStamp(s string) time.Time {
 	t, _ := time.Parse(schema.TimeLayout, s)
 	return t
@@ -110,7 +108,7 @@ func insertEndpoint(ctx context.Context, tx *store.Tx, e *Endpoint) error {
 	a := newArgs(tx.Dialect)
 	stmt := `INSERT INTO _webhooks (` + endpointCols + `) VALUES (` + a.Add(e.ID) + `, ` + a.Add(e.URL) + `, ` + a.Add(string(events)) + `, ` +
 		a.Add(e.secret) + `, ` + a.Add(boolInt(e.Enabled)) + `, ` + a.Add(e.Description) + `, ` + a.Add(e.Failures) + `, ` +
-		a.Add(e.DisabledReason) + `, ` + a.Add(stamp(e.Created)) + `, ` + a.Add(stamp(e.Updated)) + `)`
+		a.Add(e.DisabledReason) + `, ` + a.Add(store.Stamp(e.Created)) + `, ` + a.Add(store.Stamp(e.Updated)) + `)`
 	if _, err := tx.ExecContext(ctx, stmt, a.Values...); err != nil {
 		return fmt.Errorf("insert webhook: %w", err)
 	}
@@ -126,7 +124,7 @@ func updateEndpoint(ctx context.Context, tx *store.Tx, e *Endpoint) error {
 	a := newArgs(tx.Dialect)
 	stmt := `UPDATE _webhooks SET url = ` + a.Add(e.URL) + `, events = ` + a.Add(string(events)) + `, enabled = ` + a.Add(boolInt(e.Enabled)) +
 		`, description = ` + a.Add(e.Description) + `, failures = ` + a.Add(e.Failures) + `, disabled_reason = ` + a.Add(e.DisabledReason) +
-		`, updated = ` + a.Add(stamp(e.Updated)) + ` WHERE id = ` + a.Add(e.ID)
+		`, updated = ` + a.Add(store.Stamp(e.Updated)) + ` WHERE id = ` + a.Add(e.ID)
 	if _, err := tx.ExecContext(ctx, stmt, a.Values...); err != nil {
 		return fmt.Errorf("update webhook %s: %w", e.ID, err)
 	}
@@ -192,7 +190,7 @@ func insertDelivery(ctx context.Context, tx *store.Tx, d *Delivery) error {
 	stmt := `INSERT INTO _webhook_deliveries (webhook_id, event_id, event_type, attempt, status, success, latency_ms, response, error, created) VALUES (` +
 		a.Add(d.Webhook) + `, ` + a.Add(d.Event) + `, ` + a.Add(d.Type) + `, ` + a.Add(d.Attempt) + `, ` + a.Add(d.Status) + `, ` +
 		a.Add(boolInt(d.Success)) + `, ` + a.Add(d.LatencyMS) + `, ` + a.Add(d.Response) + `, ` + a.Add(d.Error) + `, ` +
-		a.Add(stamp(d.Created)) + `) RETURNING id`
+		a.Add(store.Stamp(d.Created)) + `) RETURNING id`
 	if err := tx.QueryRowContext(ctx, stmt, a.Values...).Scan(&d.ID); err != nil {
 		return fmt.Errorf("log webhook delivery: %w", err)
 	}
