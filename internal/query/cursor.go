@@ -45,7 +45,9 @@ func OpenCursor(secret []byte, tok, qhash string) ([]any, error) {
 	}
 	body, err1 := base64.RawURLEncoding.Strict().DecodeString(b64)
 	got, err2 := base64.RawURLEncoding.Strict().DecodeString(sig)
-	if err1 != nil || err2 != nil || !hmac.Equal(got, cursorMAC(secret, body)) {
+	// The decoder skips line breaks: only the canonical spelling of a
+	// cursor is one, so that a token opens only as it was sealed.
+	if err1 != nil || err2 != nil || strings.ContainsAny(tok, "\r\n") || !hmac.Equal(got, cursorMAC(secret, body)) {
 		return nil, ErrBadCursor
 	}
 	var c sealed
