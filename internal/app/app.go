@@ -420,6 +420,18 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if !a.cfg.Metrics {
 		metricsURL = ""
 	}
+	if a.cfg.PprofHTTP != "" {
+		pln, err := net.Listen("tcp", a.cfg.PprofHTTP)
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return fmt.Errorf("listen for profiles on %s: %w", a.cfg.PprofHTTP, err)
+		}
+		servers = append(servers, a.server(ctx, telemetry.PprofHandler()))
+		listeners = append(listeners, pln)
+		a.log.InfoContext(ctx, "serving Go profiles", "url", "http://"+pln.Addr().String()+"/debug/pprof/")
+	}
 	// An api node relays events and serves realtime; a worker node runs
 	// jobs. Either answers /healthz, /readyz and /metrics.
 	if a.cfg.HasRole("api") {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -456,5 +457,39 @@ func TestTraceOfCacheAndPublish(t *testing.T) {
 	}
 	if hits != 1 || misses != 1 {
 		t.Errorf("cache spans of two views: %d hits, %d misses; want 1 and 1", hits, misses)
+	}
+}
+
+// TestPprof: profiles are served on their own address when asked, and
+// never on the API's.
+func TestPprof(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := serve(t, "sqlite", func(c *config.Config) { c.PprofHTTP = addr })
+	get := func(url string) (int, string) {
+		t.Helper()
+		res, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, body := get("http://" + addr + "/debug/pprof/heap?debug=1"); code != 200 || !strings.Contains(body, "heap profile:") {
+		t.Errorf("heap profile: %d %.200s", code, body)
+	}
+	if code, body := get("http://" + addr + "/debug/pprof/goroutine?debug=1"); code != 200 || !strings.Contains(body, "goroutine profile:") {
+		t.Errorf("goroutine profile: %d %.200s", code, body)
+	}
+	if code, _ := get(s.url + "/debug/pprof/"); code != 404 {
+		t.Errorf("profiles on the API's address: %d, want 404", code)
+	}
+	if !strings.Contains(s.logs.String(), "/debug/pprof/") {
+		t.Errorf("where profiles are served not logged:\n%s", s.logs)
 	}
 }

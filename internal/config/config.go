@@ -26,6 +26,7 @@ type Config struct {
 	LogFormat           string        // auto, text or json
 	Metrics             bool          // serve /metrics
 	MetricsHTTP         string        // separate address for /metrics; "" means HTTP
+	PprofHTTP           string        // address for /debug/pprof/; "" means off
 	DrainDelay          time.Duration // readiness fails this long before the listener closes
 	Roles               string        // comma-separated: api, worker
 	JobWorkers          int           // jobs a worker node runs at once

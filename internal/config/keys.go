@@ -99,6 +99,17 @@ var keys = []key{
 		},
 	},
 	{
+		name: "pprof_http", env: "STRATA_PPROF_HTTP",
+		usage: "`host:port` to serve Go's profiles on, at /debug/pprof/ (\"\": off); keep it private",
+		ptr:   func(c *Config) any { return &c.PprofHTTP },
+		check: func(c *Config) string {
+			if c.PprofHTTP == "" {
+				return ""
+			}
+			return checkHostPort(c.PprofHTTP)
+		},
+	},
+	{
 		name: "drain_delay", env: "STRATA_DRAIN_DELAY",
 		usage: "at shutdown, how long /readyz fails before the listener closes, so load balancers stop sending traffic first, a `duration`",
 		ptr:   func(c *Config) any { return &c.DrainDelay },

@@ -101,6 +101,7 @@ func TestLoadEveryKey(t *testing.T) {
 		LogFormat:           "json",
 		Metrics:             false,
 		MetricsHTTP:         "127.0.0.1:9100",
+		PprofHTTP:           "127.0.0.1:6060",
 		DrainDelay:          5 * time.Second,
 		Roles:               "worker",
 		JobWorkers:          16,
@@ -150,6 +151,7 @@ log_level = "debug"
 log_format = "json"
 metrics = false
 metrics_http = "127.0.0.1:9100"
+pprof_http = "127.0.0.1:6060"
 drain_delay = "5s"
 roles = "worker"
 job_workers = 16
@@ -194,7 +196,7 @@ cache_flush_interval = "250ms"
 		"STRATA_DB_URL=postgres://app:pw@db:5432/app?sslmode=disable",
 		"STRATA_DB_REPLICAS=postgres://app:pw@r1:5432/app,postgres://app:pw@r2:5432/app", "STRATA_REPLICA_MAX_LAG=2s",
 		"STRATA_LOG_LEVEL=debug", "STRATA_LOG_FORMAT=json", "STRATA_SHUTDOWN_TIMEOUT=30s",
-		"STRATA_METRICS=false", "STRATA_METRICS_HTTP=127.0.0.1:9100", "STRATA_DRAIN_DELAY=5s",
+		"STRATA_METRICS=false", "STRATA_METRICS_HTTP=127.0.0.1:9100", "STRATA_PPROF_HTTP=127.0.0.1:6060", "STRATA_DRAIN_DELAY=5s",
 		"STRATA_ROLES=worker", "STRATA_JOB_WORKERS=16",
 		"STRATA_JOB_QUEUES=emails=2, reports=1", "STRATA_CRON=nightly: 0 3 * * * report.nightly; cleanup: @every 1h cleanup.run",
 		"STRATA_GATEWAY_UPSTREAMS=http://a:8090", "STRATA_GATEWAY_DISCOVER_DNS=api.local", "STRATA_GATEWAY_DISCOVER_PORT=9000",
@@ -215,7 +217,7 @@ cache_flush_interval = "250ms"
 		"--db", "postgres://app:pw@db:5432/app?sslmode=disable",
 		"--db-replicas", "postgres://app:pw@r1:5432/app,postgres://app:pw@r2:5432/app", "--replica-max-lag", "2s",
 		"--log-level", "debug", "--log-format", "json", "--shutdown-timeout", "30s",
-		"--metrics=false", "--metrics-http", "127.0.0.1:9100", "--drain-delay", "5s",
+		"--metrics=false", "--metrics-http", "127.0.0.1:9100", "--pprof-http", "127.0.0.1:6060", "--drain-delay", "5s",
 		"--roles", "worker", "--job-workers", "16",
 		"--job-queues", "emails=2, reports=1", "--cron", "nightly: 0 3 * * * report.nightly; cleanup: @every 1h cleanup.run",
 		"--gateway-upstreams", "http://a:8090", "--gateway-discover-dns", "api.local", "--gateway-discover-port", "9000",
@@ -420,11 +422,11 @@ func TestLoadErrors(t *testing.T) {
 
 		// Unknown names and bad syntax.
 		{name: "unknown file key", file: "htpp = \":8090\"\n",
-			want: `config: unknown key "htpp" in FILE (known keys: http, dir, db, db_replicas, replica_max_lag, log_level, log_format, metrics, metrics_http, drain_delay, roles, job_workers, job_queues, cron, gateway_upstreams, gateway_discover_dns, gateway_discover_port, gateway_policy, tls_cert, tls_key, http_redirect, webhook_allow_hosts, webhook_timeout, webhook_disable_after, nats_url, nats_listen, event_retention, shutdown_timeout, max_body_bytes, idempotency_ttl, token_ttl, migrations_dir, automigrate, sqlite_readers, postgres_max_conns, password_min_length, password_blocklist, smtp_url, mail_from, redis_url, rate_limit, rate_limit_user, rate_limit_auth, rate_limit_fail, trusted_proxies, cache, cache_size, cache_flush_interval)`},
+			want: `config: unknown key "htpp" in FILE (known keys: http, dir, db, db_replicas, replica_max_lag, log_level, log_format, metrics, metrics_http, pprof_http, drain_delay, roles, job_workers, job_queues, cron, gateway_upstreams, gateway_discover_dns, gateway_discover_port, gateway_policy, tls_cert, tls_key, http_redirect, webhook_allow_hosts, webhook_timeout, webhook_disable_after, nats_url, nats_listen, event_retention, shutdown_timeout, max_body_bytes, idempotency_ttl, token_ttl, migrations_dir, automigrate, sqlite_readers, postgres_max_conns, password_min_length, password_blocklist, smtp_url, mail_from, redis_url, rate_limit, rate_limit_user, rate_limit_auth, rate_limit_fail, trusted_proxies, cache, cache_size, cache_flush_interval)`},
 		{name: "unknown file table", file: "[server]\nhttp = \":8090\"\n",
 			want: `config: unknown key "server" in FILE (known keys: `},
 		{name: "unknown env var", env: []string{"STRATA_HTPP=:8090"},
-			want: `config: unknown environment variable STRATA_HTPP (known: STRATA_CONFIG, STRATA_HTTP, STRATA_DIR, STRATA_DB_URL, STRATA_DB_REPLICAS, STRATA_REPLICA_MAX_LAG, STRATA_LOG_LEVEL, STRATA_LOG_FORMAT, STRATA_METRICS, STRATA_METRICS_HTTP, STRATA_DRAIN_DELAY, STRATA_ROLES, STRATA_JOB_WORKERS, STRATA_JOB_QUEUES, STRATA_CRON, STRATA_GATEWAY_UPSTREAMS, STRATA_GATEWAY_DISCOVER_DNS, STRATA_GATEWAY_DISCOVER_PORT, STRATA_GATEWAY_POLICY, STRATA_TLS_CERT, STRATA_TLS_KEY, STRATA_HTTP_REDIRECT, STRATA_WEBHOOK_ALLOW_HOSTS, STRATA_WEBHOOK_TIMEOUT, STRATA_WEBHOOK_DISABLE_AFTER, STRATA_NATS_URL, STRATA_NATS_LISTEN, STRATA_EVENT_RETENTION, STRATA_SHUTDOWN_TIMEOUT, STRATA_MAX_BODY_BYTES, STRATA_IDEMPOTENCY_TTL, STRATA_TOKEN_TTL, STRATA_MIGRATIONS_DIR, STRATA_AUTOMIGRATE, STRATA_SQLITE_READERS, STRATA_POSTGRES_MAX_CONNS, STRATA_PASSWORD_MIN_LENGTH, STRATA_PASSWORD_BLOCKLIST, STRATA_SMTP_URL, STRATA_MAIL_FROM, STRATA_REDIS_URL, STRATA_RATE_LIMIT, STRATA_RATE_LIMIT_USER, STRATA_RATE_LIMIT_AUTH, STRATA_RATE_LIMIT_FAIL, STRATA_TRUSTED_PROXIES, STRATA_CACHE, STRATA_CACHE_SIZE, STRATA_CACHE_FLUSH_INTERVAL)`},
+			want: `config: unknown environment variable STRATA_HTPP (known: STRATA_CONFIG, STRATA_HTTP, STRATA_DIR, STRATA_DB_URL, STRATA_DB_REPLICAS, STRATA_REPLICA_MAX_LAG, STRATA_LOG_LEVEL, STRATA_LOG_FORMAT, STRATA_METRICS, STRATA_METRICS_HTTP, STRATA_PPROF_HTTP, STRATA_DRAIN_DELAY, STRATA_ROLES, STRATA_JOB_WORKERS, STRATA_JOB_QUEUES, STRATA_CRON, STRATA_GATEWAY_UPSTREAMS, STRATA_GATEWAY_DISCOVER_DNS, STRATA_GATEWAY_DISCOVER_PORT, STRATA_GATEWAY_POLICY, STRATA_TLS_CERT, STRATA_TLS_KEY, STRATA_HTTP_REDIRECT, STRATA_WEBHOOK_ALLOW_HOSTS, STRATA_WEBHOOK_TIMEOUT, STRATA_WEBHOOK_DISABLE_AFTER, STRATA_NATS_URL, STRATA_NATS_LISTEN, STRATA_EVENT_RETENTION, STRATA_SHUTDOWN_TIMEOUT, STRATA_MAX_BODY_BYTES, STRATA_IDEMPOTENCY_TTL, STRATA_TOKEN_TTL, STRATA_MIGRATIONS_DIR, STRATA_AUTOMIGRATE, STRATA_SQLITE_READERS, STRATA_POSTGRES_MAX_CONNS, STRATA_PASSWORD_MIN_LENGTH, STRATA_PASSWORD_BLOCKLIST, STRATA_SMTP_URL, STRATA_MAIL_FROM, STRATA_REDIS_URL, STRATA_RATE_LIMIT, STRATA_RATE_LIMIT_USER, STRATA_RATE_LIMIT_AUTH, STRATA_RATE_LIMIT_FAIL, STRATA_TRUSTED_PROXIES, STRATA_CACHE, STRATA_CACHE_SIZE, STRATA_CACHE_FLUSH_INTERVAL)`},
 		{name: "env name of the db key is STRATA_DB_URL", env: []string{"STRATA_DB=x.db"},
 			want: `config: unknown environment variable STRATA_DB (known: `},
 		{name: "bad TOML names the line", file: "log_level = \"debug\"\nhttp = 127.0.0.1:8090\n",
