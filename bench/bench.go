@@ -32,6 +32,7 @@ type Config struct {
 	Settle    time.Duration // idle time before RSS is read
 	Seed      uint64
 	Out       string    // the results directory; "" writes no files
+	Profile   string    // where CPU profiles of Strata's scenarios go; "" takes none
 	BuildDir  string    // where binaries are built; "" is bench/.build
 	Command   string    // the command line, for the results
 	Log       io.Writer // progress
@@ -162,13 +163,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := os.MkdirAll(cfg.BuildDir, 0o755); err != nil {
 		return nil, err
 	}
+	if cfg.Profile != "" {
+		if err := os.MkdirAll(cfg.Profile, 0o755); err != nil {
+			return nil, err
+		}
+	}
 	if err := buildTargets(ctx, root, cfg.BuildDir, ts, logf); err != nil {
 		return nil, err
 	}
 
 	cpu := cpuMeter{ours: []int{os.Getpid()}}
 	if pg != nil && pg.dir != "" {
-		cpu.ours = append(cpu.ours, postmasterPID(filepath.Join(pg.dir, "data")))
+		cpu.db = postmasterPID(filepath.Join(pg.dir, "data"))
+		cpu.ours = append(cpu.ours, cpu.db)
 	}
 	ds := newDataset(cfg.Users, cfg.Records, cfg.Members, cfg.Seed)
 	for _, t := range ts {

@@ -20,7 +20,7 @@ func TestShortRun(t *testing.T) {
 		t.Skip("set STRATA_BENCH_SHORT=1 to run the short benchmark end to end")
 	}
 	cfg := DefaultConfig(true)
-	cfg.Out = t.TempDir()
+	cfg.Out, cfg.Profile = t.TempDir(), t.TempDir()
 	cfg.Command = "go test -run TestShortRun (STRATA_BENCH_SHORT=1)"
 	cfg.Log = logWriter{t}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -43,8 +43,13 @@ func TestShortRun(t *testing.T) {
 				continue
 			}
 			r := rep.result(sc, tr.Name)
-			if r == nil || r.RPS <= 0 || r.Requests == 0 {
+			if r == nil || r.RPS <= 0 || r.Requests == 0 || r.CPUPerRequest <= 0 {
 				t.Errorf("%s %s: no measurement: %+v", tr.Name, sc, r)
+			}
+			if strings.HasPrefix(tr.Name, "strata-") {
+				if fi, err := os.Stat(filepath.Join(cfg.Profile, tr.Name+"-"+sc+".pprof")); err != nil || fi.Size() == 0 {
+					t.Errorf("%s %s: no CPU profile: %v", tr.Name, sc, err)
+				}
 			}
 		}
 		if tr.StartMedianMS <= 0 || tr.RSSLoadKiB <= 0 {

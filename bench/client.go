@@ -29,6 +29,9 @@ type instance struct {
 	proc *process
 	base string // http://127.0.0.1:PORT
 	auth string // the superuser's Authorization header, if any
+	// pprof is http://ADDR of the instance's /debug/pprof/ when it serves
+	// profiles; "" when not.
+	pprof string
 	dialect
 }
 

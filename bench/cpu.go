@@ -19,6 +19,7 @@ const clockTicks = 100
 // processes under test.
 type cpuMeter struct {
 	ours []int // the benchmark, the target, PostgreSQL's postmaster
+	db   int   // PostgreSQL's postmaster when the benchmark started it; 0 if not
 }
 
 // sample is what a cpuMeter read at one moment, in clock ticks.
@@ -49,7 +50,11 @@ func (m cpuMeter) read() (sample, bool) {
 
 // oursTicks sums user and system time of our processes and their
 // descendants that are alive now.
-func (m cpuMeter) oursTicks() int64 {
+func (m cpuMeter) oursTicks() int64 { return treeTicks(m.ours) }
+
+// treeTicks sums user and system time of the processes roots and their
+// descendants that are alive now, in clock ticks.
+func treeTicks(roots []int) int64 {
 	type proc struct {
 		ppid  int
 		ticks int64
@@ -78,7 +83,7 @@ func (m cpuMeter) oursTicks() int64 {
 	}
 	isOurs := func(pid int) bool {
 		for depth := 0; pid > 1 && depth < 64; depth++ {
-			for _, o := range m.ours {
+			for _, o := range roots {
 				if pid == o {
 					return true
 				}

@@ -31,6 +31,11 @@ type Result struct {
 	// the target and its PostgreSQL (other programs, kernel threads), in
 	// cores.
 	OtherCores float64 `json:"other_cpu_cores"`
+	// CPUPerRequest is the CPU time, user and system, that the target (with
+	// its PostgreSQL, when the benchmark started one) spent per request
+	// during the rounds, in microseconds: unlike req/s, it does not depend
+	// on how the machine's cores were shared with the load generator.
+	CPUPerRequest float64 `json:"target_cpu_us_per_request"`
 	// ErrorSample is the first error seen.
 	ErrorSample string `json:"error_sample,omitempty"`
 	Note        string `json:"note,omitempty"`
@@ -160,6 +165,7 @@ func runScenario(ctx context.Context, c *http.Client, st *state, sc scenario, cf
 	var lat []time.Duration
 	short, ran := 0, time.Duration(0)
 	before, okBefore := st.cpu.read()
+	serverBefore := treeTicks(st.server)
 	began := time.Now()
 	for i := range cfg.Rounds {
 		setShare(i + 1)
@@ -178,6 +184,9 @@ func runScenario(ctx context.Context, c *http.Client, st *state, sc scenario, cf
 	}
 	if after, ok := st.cpu.read(); ok && okBefore {
 		res.OtherCores = otherCores(before, after, time.Since(began).Seconds())
+	}
+	if res.Requests > 0 {
+		res.CPUPerRequest = float64(treeTicks(st.server)-serverBefore) / clockTicks * 1e6 / float64(res.Requests)
 	}
 	res.RPS = median(res.RoundsRPS)
 	slices.Sort(lat)

@@ -230,9 +230,11 @@ func markdown(r *Report) string {
 	p("Each cell: requests per second, then p50 / p99 latency; - where the target does not run the scenario. " +
 		"The ratios divide req/s of the same run.")
 	p("")
-	p("Spread: the slowest and the fastest round in req/s, and the CPU used during the rounds outside the "+
-		"processes under test (the benchmark, the target, its PostgreSQL), in cores: other programs and kernel "+
-		"threads. A quiet machine shows about 0; a cell above is flagged past %.1f.", busyMachine)
+	p("Spread and CPU: the slowest and the fastest round in req/s; the target's CPU time (user and system, with "+
+		"the PostgreSQL of strata-postgres) per request during the rounds, which does not depend on how the cores "+
+		"were shared with the load generator; and the CPU used during the rounds outside the processes under test "+
+		"(the benchmark, the target, its PostgreSQL), in cores: other programs and kernel threads. A quiet machine "+
+		"shows about 0; a cell above is flagged past %.1f.", busyMachine)
 	p("")
 	p("| scenario | " + strings.Join(cols, " | ") + " |")
 	p("| --- |" + strings.Repeat(" ---: |", len(cols)))
@@ -240,8 +242,8 @@ func markdown(r *Report) string {
 		row := "| " + sc + " |"
 		for _, t := range cols {
 			if res := r.result(sc, t); res != nil && len(res.RoundsRPS) > 0 {
-				row += fmt.Sprintf(" %s - %s, other %.2f |", thousands(slices.Min(res.RoundsRPS)),
-					thousands(slices.Max(res.RoundsRPS)), res.OtherCores)
+				row += fmt.Sprintf(" %s - %s, %.0f µs/req, other %.2f |", thousands(slices.Min(res.RoundsRPS)),
+					thousands(slices.Max(res.RoundsRPS)), res.CPUPerRequest, res.OtherCores)
 			} else {
 				row += " - |"
 			}

@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,7 +22,7 @@ func runTarget(ctx context.Context, cfg Config, t *target, ds *dataset, dir stri
 	}
 
 	for i := range cfg.Starts {
-		in, took, err := startInstance(ctx, t, filepath.Join(dir, fmt.Sprintf("start-%d", i)), false)
+		in, took, err := startInstance(ctx, t, filepath.Join(dir, fmt.Sprintf("start-%d", i)), false, false)
 		if err != nil {
 			return fail(err)
 		}
@@ -32,7 +34,7 @@ func runTarget(ctx context.Context, cfg Config, t *target, ds *dataset, dir stri
 	tr.StartMedianMS = median(tr.StartMS)
 	logf("%s: %s; start to ready %.0f ms (median of %d)", t.name, t.version, tr.StartMedianMS, cfg.Starts)
 
-	in, _, err := startInstance(ctx, t, filepath.Join(dir, "run"), true)
+	in, _, err := startInstance(ctx, t, filepath.Join(dir, "run"), true, cfg.Profile != "")
 	if err != nil {
 		return fail(err)
 	}
@@ -72,7 +74,10 @@ func runTarget(ctx context.Context, cfg Config, t *target, ds *dataset, dir stri
 		}
 		run = append(run, sc)
 	}
-	st := &state{in: in, cpu: cpu, users: users, posts: posts}
+	st := &state{in: in, cpu: cpu, server: []int{in.proc.pid()}, users: users, posts: posts}
+	if t.name == "strata-postgres" && cpu.db != 0 {
+		st.server = append(st.server, cpu.db)
+	}
 	if slices.ContainsFunc(run, func(sc scenario) bool { return sc.caller == asAnonymous }) {
 		if err := verifyAnonymous(ctx, in, posts); err != nil {
 			return fail(fmt.Errorf("after the load: %w", err))
@@ -100,11 +105,21 @@ func runTarget(ctx context.Context, cfg Config, t *target, ds *dataset, dir stri
 	var results []Result
 	var fails []string
 	for _, sc := range run {
+		var profiled <-chan error
+		if in.pprof != "" {
+			profiled = profileCPU(ctx, in.pprof, cfg.Warmup+time.Duration(cfg.Rounds)*cfg.Duration,
+				filepath.Join(cfg.Profile, t.name+"-"+sc.name+".pprof"))
+		}
 		r := runScenario(ctx, c, st, sc, cfg)
+		if profiled != nil {
+			if err := <-profiled; err != nil {
+				fails = append(fails, fmt.Sprintf("%s %s: CPU profile: %v", t.name, sc.name, err))
+			}
+		}
 		r.Target = t.name
 		results = append(results, r)
-		logf("%s %s (%s): %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors, %.2f cores busy elsewhere %s",
-			t.name, sc.name, r.Caller, r.RPS, r.P50, r.P99, r.Errors, r.OtherCores, r.Note)
+		logf("%s %s (%s): %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors, %.0f µs CPU per request, %.2f cores busy elsewhere %s",
+			t.name, sc.name, r.Caller, r.RPS, r.P50, r.P99, r.Errors, r.CPUPerRequest, r.OtherCores, r.Note)
 		if r.Errors > 0 {
 			fails = append(fails, fmt.Sprintf("%s %s: %d errors of %d requests; the first: %s", t.name, sc.name, r.Errors, r.Requests, r.ErrorSample))
 		}
@@ -120,9 +135,10 @@ func runTarget(ctx context.Context, cfg Config, t *target, ds *dataset, dir stri
 }
 
 // startInstance starts t with its data in root/data and waits until it is
-// ready. With setup, it first runs the target's setup (a superuser); the
-// time it returns is from process start to ready.
-func startInstance(ctx context.Context, t *target, root string, setup bool) (*instance, time.Duration, error) {
+// ready. With setup, it first runs the target's setup (a superuser); with
+// profile, a target that can serves its profiles. The time it returns is
+// from process start to ready.
+func startInstance(ctx context.Context, t *target, root string, setup, profile bool) (*instance, time.Duration, error) {
 	data := filepath.Join(root, "data")
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return nil, 0, err
@@ -140,8 +156,17 @@ func startInstance(ctx context.Context, t *target, root string, setup bool) (*in
 	if err != nil {
 		return nil, 0, err
 	}
+	args := append(t.serve(addr), flags...)
+	var pprof string
+	if profile && t.profile != nil {
+		paddr, err := freeAddr()
+		if err != nil {
+			return nil, 0, err
+		}
+		args, pprof = append(args, t.profile(paddr)...), "http://"+paddr
+	}
 	began := time.Now()
-	p, err := startProcess(t.bin, append(t.serve(addr), flags...), root, filepath.Join(root, "server.log"))
+	p, err := startProcess(t.bin, args, root, filepath.Join(root, "server.log"))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -149,7 +174,7 @@ func startInstance(ctx context.Context, t *target, root string, setup bool) (*in
 		p.stop()
 		return nil, 0, err
 	}
-	return &instance{proc: p, base: "http://" + addr, dialect: t.dialect}, time.Since(began), nil
+	return &instance{proc: p, base: "http://" + addr, pprof: pprof, dialect: t.dialect}, time.Since(began), nil
 }
 
 // idleRSS waits for the process to settle and reads its RSS.
@@ -266,4 +291,40 @@ func verifyOwner(ctx context.Context, in *instance, d *dataset, ms []member) err
 		return fmt.Errorf("an anonymous list of member_posts answered %d posts", len(page.Items))
 	}
 	return nil
+}
+
+// profileCPU takes a CPU profile of the instance whose profiles are at
+// base for about d (whole seconds, at least one) and writes it to path;
+// the channel tells when it is written.
+func profileCPU(ctx context.Context, base string, d time.Duration, path string) <-chan error {
+	done := make(chan error, 1)
+	secs := max(1, int(d.Round(time.Second)/time.Second))
+	go func() {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, secs), nil)
+		if err != nil {
+			done <- err
+			return
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			done <- fmt.Errorf("%s answered %s", req.URL, res.Status)
+			return
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			done <- err
+			return
+		}
+		_, err = io.Copy(f, res.Body)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		done <- err
+	}()
+	return done
 }

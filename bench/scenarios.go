@@ -45,10 +45,13 @@ type request struct {
 
 // state is what the scenarios of one target share.
 type state struct {
-	in    *instance
-	cpu   cpuMeter
-	users []string // ids of the loaded users
-	posts []string // ids of the loaded posts
+	in  *instance
+	cpu cpuMeter
+	// server are the processes that serve the target: it, and the
+	// PostgreSQL the benchmark started for strata-postgres.
+	server []int
+	users  []string // ids of the loaded users
+	posts  []string // ids of the loaded posts
 	// members are the signed-in members, when a scenario runs as asUser.
 	members []member
 

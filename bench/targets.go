@@ -29,6 +29,9 @@ type target struct {
 	data func(ctx context.Context, dir string) ([]string, error)
 	// serve returns the arguments that serve on addr.
 	serve func(addr string) []string
+	// profile, when the target can, returns the arguments that serve Go's
+	// profiles at /debug/pprof/ on addr.
+	profile func(addr string) []string
 	// setup runs the binary before the server starts (a superuser).
 	setup func(ctx context.Context, bin string, data []string) error
 	// prepare signs in and creates the schema on a ready instance.
@@ -111,6 +114,7 @@ func strataTarget(name string) *target {
 		serve: func(addr string) []string {
 			return []string{"serve", "--http", addr, "--rate-limit", "off", "--rate-limit-user", "off", "--rate-limit-auth", "off"}
 		},
+		profile: func(addr string) []string { return []string{"--pprof-http", addr} },
 		setup: func(ctx context.Context, bin string, data []string) error {
 			args := append([]string{"superuser", "create", adminEmail, "--password-stdin"}, data...)
 			cmd := exec.CommandContext(ctx, bin, args...)
