@@ -20,7 +20,7 @@ func parseStamp(s sql.NullString) time.Time {
 	if !s.Valid {
 		return time.Time{}
 	}
-	t, _ := time.Parse(schema.TimeLayout, s.String)
+	t, _ := schema.ParseStoredTime(s.String)
 	return t
 }
 

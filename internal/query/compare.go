@@ -59,7 +59,7 @@ func (c *compiler) value(t target, lit Literal) (any, error) {
 		if c.d == sqldb.Postgres {
 			return tm, nil
 		}
-		return tm.Format(schema.TimeLayout), nil
+		return schema.FormatTime(tm), nil
 	}
 	if lit.Kind != KindString {
 		return nil, mismatch(t, lit, "a string")

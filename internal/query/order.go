@@ -315,7 +315,7 @@ func timeValue(d sqldb.Dialect, v any) (any, error) {
 	if d == sqldb.Postgres {
 		return t, nil
 	}
-	return t.UTC().Format(schema.TimeLayout), nil
+	return schema.FormatTime(t), nil
 }
 
 // jsonValue takes a JSON key value: in SQLite what json_extract gives, in

@@ -151,7 +151,7 @@ func (v *variable) literal() Literal {
 	case bool:
 		l.Kind, l.Bool = KindBool, x
 	case time.Time:
-		l.Str = x.Format(schema.TimeLayout)
+		l.Str = schema.FormatTime(x)
 	case nil:
 		switch v.class {
 		case cNumber:
@@ -159,7 +159,7 @@ func (v *variable) literal() Literal {
 		case cBool:
 			l.Kind = KindBool
 		case cTime:
-			l.Str = standIn.Format(schema.TimeLayout)
+			l.Str = schema.FormatTime(standIn)
 		}
 	}
 	return l

@@ -46,11 +46,15 @@ func (r *Record) appendJSON(buf []byte, fields map[string]bool, hidden bool, ext
 	want := func(k string) bool { return fields == nil || fields[k] }
 	if want(FieldCreated) {
 		b.WriteString(`,"created":`)
-		writeJSON(b, r.Created.UTC().Format(TimeLayout))
+		b.WriteByte('"')
+		b.Write(AppendTime(b.AvailableBuffer(), r.Created))
+		b.WriteByte('"')
 	}
 	if want(FieldUpdated) {
 		b.WriteString(`,"updated":`)
-		writeJSON(b, r.Updated.UTC().Format(TimeLayout))
+		b.WriteByte('"')
+		b.Write(AppendTime(b.AvailableBuffer(), r.Updated))
+		b.WriteByte('"')
 	}
 	var err error
 	put := func(k string, v any) {
@@ -124,7 +128,7 @@ func encodeValue(b *bytes.Buffer, v any) error {
 		b.WriteByte(']')
 	case time.Time:
 		b.WriteByte('"')
-		b.Write(v.UTC().AppendFormat(b.AvailableBuffer(), TimeLayout))
+		b.Write(AppendTime(b.AvailableBuffer(), v))
 		b.WriteByte('"')
 	case json.RawMessage:
 		b.Write(v)
@@ -231,7 +235,7 @@ func (c *Collection) ParseInternalJSON(data []byte) (*Record, error) {
 				return nil, fmt.Errorf("record of %s: %s: %w", c.Name, k, err)
 			}
 		}
-		t, _ := time.Parse(TimeLayout, s)
+		t, _ := ParseStoredTime(s)
 		if k == FieldCreated {
 			r.Created = t
 		} else {

@@ -51,12 +51,12 @@ func scanAPIKey(sc interface{ Scan(...any) error }) (*APIKey, error) {
 	if err := sc.Scan(&k.ID, &k.Hash, &k.OwnerCollection, &k.OwnerID, &k.Name, &k.Scopes, &k.RateLimit, &created, &expires, &lastUsed, &revoked); err != nil {
 		return nil, err
 	}
-	k.Created, _ = time.Parse(schema.TimeLayout, created)
+	k.Created, _ = schema.ParseStoredTime(created)
 	opt := func(s sql.NullString) *time.Time {
 		if !s.Valid {
 			return nil
 		}
-		t, _ := time.Parse(schema.TimeLayout, s.String)
+		t, _ := schema.ParseStoredTime(s.String)
 		return &t
 	}
 	k.Expires, k.LastUsed, k.Revoked = opt(expires), opt(lastUsed), opt(revoked)

@@ -14,7 +14,7 @@ import (
 
 // Stamp is how system tables keep a time: fixed-width UTC text, which
 // sorts as the times do, in both engines.
-func Stamp(t time.Time) string { return t.UTC().Format(schema.TimeLayout) }
+func Stamp(t time.Time) string { return schema.FormatTime(t) }
 
 func args(d sqldb.Dialect) *sqldb.Args { return &sqldb.Args{Dialect: d} }
 
@@ -90,7 +90,7 @@ func Migrations(ctx context.Context, q Querier) ([]Migration, error) {
 			return nil, fmt.Errorf("load migrations: %w", err)
 		}
 		m.Up, m.Down = json.RawMessage(up), json.RawMessage(down)
-		m.Applied, _ = time.Parse(schema.TimeLayout, applied)
+		m.Applied, _ = schema.ParseStoredTime(applied)
 		out = append(out, m)
 	}
 	return out, rows.Err()
@@ -137,8 +137,8 @@ func (db *DB) FindSuperuser(ctx context.Context, email string) (*Superuser, erro
 		}
 		return nil, fmt.Errorf("find superuser: %w", err)
 	}
-	u.Created, _ = time.Parse(schema.TimeLayout, created)
-	u.Updated, _ = time.Parse(schema.TimeLayout, updated)
+	u.Created, _ = schema.ParseStoredTime(created)
+	u.Updated, _ = schema.ParseStoredTime(updated)
 	return &u, nil
 }
 

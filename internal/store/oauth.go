@@ -47,7 +47,7 @@ func TakeOAuthState(ctx context.Context, tx *Tx, state string, now time.Time) (*
 	if _, err := tx.ExecContext(ctx, `DELETE FROM _oauth_states WHERE state = `+a.Add(state)+` OR expires <= `+a.Add(Stamp(now)), a.Values...); err != nil {
 		return nil, fmt.Errorf("delete oauth state: %w", err)
 	}
-	if t, _ := time.Parse(schema.TimeLayout, expires); !now.Before(t) {
+	if t, _ := schema.ParseStoredTime(expires); !now.Before(t) {
 		return nil, ErrNotFound
 	}
 	return &st, nil

@@ -85,7 +85,7 @@ func (db *DB) PendingOutbox(ctx context.Context, limit int) ([]*OutboxRow, error
 			return nil, fmt.Errorf("read outbox: %w", err)
 		}
 		r.Data = []byte(data)
-		r.Created, _ = time.Parse(schema.TimeLayout, created)
+		r.Created, _ = schema.ParseStoredTime(created)
 		out = append(out, r)
 	}
 	return out, rows.Err()
@@ -123,7 +123,7 @@ func (db *DB) OutboxBacklog(ctx context.Context) (int64, time.Time, error) {
 	}
 	var t time.Time
 	if oldest.Valid {
-		t, _ = time.Parse(schema.TimeLayout, oldest.String)
+		t, _ = schema.ParseStoredTime(oldest.String)
 	}
 	return n, t, nil
 }

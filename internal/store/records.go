@@ -319,16 +319,20 @@ func GetMany(ctx context.Context, db Querier, c *schema.Collection, ids []string
 }
 
 func scanRecord(rows *sql.Rows, c *schema.Collection, extra int) (*schema.Record, []any, error) {
-	cols := columns(c)
-	dest := make([]any, 3+len(cols)+extra)
+	ncols := len(c.Fields)
+	if c.Type == schema.Document {
+		ncols = 1
+	}
+	vals := make([]any, 3+ncols+extra)
+	dest := make([]any, len(vals))
 	for i := range dest {
-		dest[i] = new(any)
+		dest[i] = &vals[i]
 	}
 	if err := rows.Scan(dest...); err != nil {
 		return nil, nil, fmt.Errorf("scan %s: %w", c.Name, err)
 	}
-	val := func(i int) any { return *(dest[i].(*any)) }
-	r := &schema.Record{Collection: c, Values: make(schema.Values, len(cols))}
+	val := func(i int) any { return vals[i] }
+	r := &schema.Record{Collection: c, Values: make(schema.Values, ncols)}
 	var err error
 	if r.ID, err = asString(val(0)); err != nil {
 		return nil, nil, err
@@ -360,7 +364,7 @@ func scanRecord(rows *sql.Rows, c *schema.Collection, extra int) (*schema.Record
 	}
 	keys := make([]any, extra)
 	for i := range keys {
-		v := val(3 + len(cols) + i)
+		v := val(3 + ncols + i)
 		if b, ok := v.([]byte); ok {
 			v = string(b)
 		}
@@ -384,9 +388,9 @@ func asTime(v any) (time.Time, error) {
 	case time.Time:
 		return v.UTC(), nil
 	case string:
-		return time.Parse(schema.TimeLayout, v)
+		return schema.ParseStoredTime(v)
 	case []byte:
-		return time.Parse(schema.TimeLayout, string(v))
+		return schema.ParseStoredTime(string(v))
 	}
 	return time.Time{}, fmt.Errorf("expected a datetime, got %T", v)
 }

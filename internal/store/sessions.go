@@ -52,10 +52,10 @@ func FindSession(ctx context.Context, q Querier, d sqldb.Dialect, id string) (*S
 		}
 		return nil, fmt.Errorf("find session: %w", err)
 	}
-	s.Created, _ = time.Parse(schema.TimeLayout, created)
-	s.Expires, _ = time.Parse(schema.TimeLayout, expires)
+	s.Created, _ = schema.ParseStoredTime(created)
+	s.Expires, _ = schema.ParseStoredTime(expires)
 	if revoked.Valid {
-		t, _ := time.Parse(schema.TimeLayout, revoked.String)
+		t, _ := schema.ParseStoredTime(revoked.String)
 		s.Revoked = &t
 	}
 	return &s, nil
@@ -150,8 +150,8 @@ func ListSessions(ctx context.Context, q Querier, d sqldb.Dialect, collection, r
 		if err := rows.Scan(&s.ID, &s.Collection, &s.RecordID, &created, &expires, &s.UserAgent, &s.IP); err != nil {
 			return nil, fmt.Errorf("list sessions: %w", err)
 		}
-		s.Created, _ = time.Parse(schema.TimeLayout, created)
-		s.Expires, _ = time.Parse(schema.TimeLayout, expires)
+		s.Created, _ = schema.ParseStoredTime(created)
+		s.Expires, _ = schema.ParseStoredTime(expires)
 		out = append(out, &s)
 	}
 	return out, rows.Err()

@@ -24,7 +24,7 @@ func LockedUntil(ctx context.Context, q Querier, d sqldb.Dialect, key string, no
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read login failures: %w", err)
 	}
-	t, _ := time.Parse(schema.TimeLayout, until)
+	t, _ := schema.ParseStoredTime(until)
 	if !t.After(now) {
 		return time.Time{}, nil
 	}
@@ -41,7 +41,7 @@ func RecordFailure(ctx context.Context, tx *Tx, key string, now time.Time, forge
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("read login failures: %w", err)
 	}
-	if t, _ := time.Parse(schema.TimeLayout, updated); now.Sub(t) > forget {
+	if t, _ := schema.ParseStoredTime(updated); now.Sub(t) > forget {
 		failures = 0
 	}
 	failures++

@@ -68,7 +68,7 @@ func migrate(ctx context.Context, db *store.DB) error {
 }
 
 func parseStamp(s string) time.Time {
-	t, _ := time.Parse(schema.TimeLayout, s)
+	t, _ := schema.ParseStoredTime(s)
 	return t
 }
 
