@@ -177,12 +177,17 @@ func (h *Hub) handle(ctx context.Context, d broker.Delivery) error {
 	if !h.seen.add(d.ID) {
 		return nil
 	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	// With no one connected there is no one to decode the event for; a
+	// client that connects later replays what it missed from the stream.
+	if len(h.clients) == 0 {
+		return nil
+	}
 	ev := h.decode(ctx, d)
 	if ev == nil {
 		return nil
 	}
-	h.mu.RLock()
-	defer h.mu.RUnlock()
 	for c := range h.clients {
 		c.offer(ctx, ev)
 	}

@@ -60,6 +60,14 @@ func uniqueKey(webhook, event string) string { return "webhook:" + webhook + ":"
 // transaction. An error asks the broker to deliver the event again; the
 // jobs' unique keys keep that from duplicating deliveries.
 func (s *Service) dispatch(ctx context.Context, d broker.Delivery) error {
+	// Most events meet no endpoint: look before decoding.
+	endpoints, err := listEndpoints(store.ReadPrimary(ctx), s.db.Reader(), true)
+	if err != nil {
+		return err
+	}
+	if len(endpoints) == 0 {
+		return nil
+	}
 	var ev outbox.Event
 	if err := json.Unmarshal(d.Data, &ev); err != nil || ev.ID == "" {
 		s.log.Warn("webhooks: unreadable event; skipped", "seq", d.Seq, "err", err)
@@ -68,13 +76,6 @@ func (s *Service) dispatch(ctx context.Context, d broker.Delivery) error {
 	typ, ok := eventTypes[ev.Op]
 	if !ok {
 		s.log.Warn("webhooks: event of an unknown operation; skipped", "event", ev.ID, "op", ev.Op)
-		return nil
-	}
-	endpoints, err := listEndpoints(store.ReadPrimary(ctx), s.db.Reader(), true)
-	if err != nil {
-		return err
-	}
-	if len(endpoints) == 0 {
 		return nil
 	}
 	rec, err := s.recs.EventRecord(ctx, ev.Collection, ev.Record)
