@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -235,6 +236,27 @@ func FuzzWriteJSON(f *testing.F) {
 		std, _ := json.Marshal(n)
 		if fast := appendFloat(nil, n); string(fast) != string(std) {
 			t.Fatalf("%v: fast %s, encoding/json %s", n, fast, std)
+		}
+	})
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func TestValidID(t *testing.T) {
+	for _, s := range []string{"", "a", "abc_DEF-019", strings.Repeat("x", 64), strings.Repeat("x", 65), "a b", "a/b", "é", "a\x00", "../x", "a.b"} {
+		if got, want := ValidID(s), idPattern.MatchString(s); got != want {
+			t.Errorf("ValidID(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// FuzzValidID holds ValidID to the pattern it stands for.
+func FuzzValidID(f *testing.F) {
+	f.Add("abc_DEF-019")
+	f.Add("a/b")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := ValidID(s), idPattern.MatchString(s); got != want {
+			t.Fatalf("ValidID(%q) = %v, want %v", s, got, want)
 		}
 	})
 }
