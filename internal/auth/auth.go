@@ -83,7 +83,9 @@ func CheckPassword(hash, password string) (ok, needsRehash bool, err error) {
 // Signer issues and verifies EdDSA-signed access tokens. Its keys live in
 // <dir>/keys, one PEM file each, named by creation time: the newest signs,
 // every one verifies, and a token names its key by kid. Rotation adds a
-// key; other processes on the same directory see it at their next token.
+// key; other processes on the same directory sign with it from their next
+// token, and stop accepting the tokens of a key rotation removed within a
+// second.
 type Signer struct {
 	dir    string
 	secret []byte
@@ -91,6 +93,11 @@ type Signer struct {
 	mu      sync.Mutex
 	keys    []signingKey // oldest first
 	modTime time.Time    // of the keys directory when read
+	// statted is when the keys directory was last looked at; the tokens
+	// of recently verified signatures look again only after recheck, so
+	// that a request does not cost a stat.
+	statted time.Time
+	recheck time.Duration
 
 	verified tokenCache
 }
@@ -139,7 +146,7 @@ func LoadSigner(dir string) (*Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Signer{dir: dir, secret: secret}
+	s := &Signer{dir: dir, secret: secret, recheck: time.Second}
 	if err := s.reload(); err != nil {
 		return nil, err
 	}
@@ -285,13 +292,26 @@ func readKeys(dir string) ([]signingKey, error) {
 }
 
 // reload reads the keys again when the directory changed.
-func (s *Signer) reload() error {
+func (s *Signer) reload() error { return s.reloadAfter(0) }
+
+// reloadAfter is reload when the directory was last looked at over d ago.
+func (s *Signer) reloadAfter(d time.Duration) error {
+	now := time.Now()
+	if d > 0 {
+		s.mu.Lock()
+		fresh := now.Sub(s.statted) < d
+		s.mu.Unlock()
+		if fresh {
+			return nil
+		}
+	}
 	fi, err := os.Stat(keysDir(s.dir))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.statted = now
 	if fi != nil && fi.ModTime().Equal(s.modTime) && len(s.keys) > 0 {
 		return nil
 	}
@@ -380,8 +400,9 @@ func (s *Signer) Verify(token string, now time.Time) (*Claims, error) {
 	// A signature checked once need not be checked again: the cache keeps
 	// the claims of recent tokens, and their times are still checked.
 	if v, ok := s.verified.get(token); ok {
-		// The key must still be there: deleting a key ends its tokens.
-		if err := s.reload(); err != nil {
+		// The key must still be there: deleting a key ends its tokens,
+		// within recheck when another process deleted it.
+		if err := s.reloadAfter(s.recheck); err != nil {
 			return nil, err
 		}
 		if _, ok := s.byKid(v.kid); !ok {
