@@ -9,10 +9,23 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
+// gcPercent is the garbage collector's target for the server when GOGC is
+// not set: the heap may grow to three times what is live before a
+// collection (Go's default is two). A server's live heap is small and
+// every request allocates, so at the default the collector ran often:
+// a list of 50 took 578 µs of CPU, 471 at 200 and 425 at 400 (bench,
+// 100,000 posts). 200 takes most of the gain for half the extra memory;
+// GOGC and GOMEMLIMIT in the environment still decide.
+const gcPercent = 200
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ())
