@@ -82,16 +82,24 @@ func serve(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
+	// A server logs a line per request: off a terminal, lines are written
+	// in batches (see telemetry.LogWriter), and the rest at the end.
+	logs := e.stderr
+	if !telemetry.IsTerminal(e.stderr) {
+		lw := telemetry.NewLogWriter(e.stderr)
+		defer lw.Close()
+		logs = lw
+	}
 	if cfg.HasRole("gateway") {
-		return app.ServeGateway(ctx, cfg, app.NewLogger(cfg, e.stderr))
+		return app.ServeGateway(ctx, cfg, app.NewLogger(cfg, logs))
 	}
 	// The banner is for people: it goes with text logs, while JSON logs
 	// carry the same as one line.
 	var banner io.Writer
 	if cfg.LogFormat == "text" || cfg.LogFormat == "auto" && telemetry.IsTerminal(e.stderr) {
-		banner = e.stderr
+		banner = logs
 	}
-	a, err := app.Open(ctx, cfg, app.NewLogger(cfg, e.stderr), app.Options{Banner: banner})
+	a, err := app.Open(ctx, cfg, app.NewLogger(cfg, logs), app.Options{Banner: banner})
 	if err != nil {
 		return err
 	}

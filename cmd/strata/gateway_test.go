@@ -87,8 +87,13 @@ func TestGatewayRole(t *testing.T) {
 	if res.StatusCode != http.StatusUnauthorized || problem["status"] != float64(401) || res.Header.Get("X-Request-Id") != "through-the-gateway" {
 		t.Errorf("through the gateway: %d %v %v", res.StatusCode, problem, res.Header)
 	}
-	if !strings.Contains(apiLogs.String(), `"request_id":"through-the-gateway"`) {
-		t.Errorf("the api node did not see the request id:\n%s", apiLogs)
+	// Log lines are written in batches, within telemetry.LogFlushInterval.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(apiLogs.String(), `"request_id":"through-the-gateway"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the api node did not see the request id:\n%s", apiLogs)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -355,7 +355,12 @@ var workerNameRE = regexp.MustCompile(`"msg":"jobs started"[^\n]*"worker":"([^"]
 // the worker the worker node's log announced.
 func TestJobRunsOnWorker(t *testing.T) {
 	c := requireCluster(t, envCluster)
+	// Nodes write their log lines in batches, within 100 ms.
 	m := workerNameRE.FindStringSubmatch(c.worker.logs.String())
+	for deadline := time.Now().Add(5 * time.Second); m == nil && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		m = workerNameRE.FindStringSubmatch(c.worker.logs.String())
+	}
 	if m == nil {
 		t.Fatalf("the worker node logged no \"jobs started\" line:\n%s", c.worker.logs.tail(20))
 	}
