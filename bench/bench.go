@@ -39,8 +39,9 @@ type Config struct {
 }
 
 // DefaultConfig is a full run, or with short the quick run CI uses. A full
-// run has 40 scenario runs (10 scenarios on Strata's two targets and
-// PocketBase, 9 on the floor, which has no users, view on the ceiling);
+// run has 42 scenario runs (11 scenarios on Strata's two targets, 10 on
+// PocketBase, which has no cache, 9 on the floor, which has no users or
+// cache, view on the ceiling);
 // with rounds of 3 s each takes 16 s, and the run, loads included, about
 // 14 minutes on 2 cores. Members hash their passwords on register and
 // sign-in (tens of milliseconds each), so there are few of them: 32 own

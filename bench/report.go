@@ -229,6 +229,14 @@ func markdown(r *Report) string {
 	p("")
 	p("Each cell: requests per second, then p50 / p99 latency; - where the target does not run the scenario. " +
 		"The ratios divide req/s of the same run.")
+	if ceiling := r.result("view", "ceiling"); ceiling != nil && ceiling.RPS > 0 {
+		for _, s := range strataNames {
+			if res := r.result("view-cached", s); res != nil {
+				p("")
+				p("view-cached on %s against the ceiling's view: %.2fx.", s, res.RPS/ceiling.RPS)
+			}
+		}
+	}
 	p("")
 	p("Spread and CPU: the slowest and the fastest round in req/s; the target's CPU time (user and system, with "+
 		"the PostgreSQL of strata-postgres) per request during the rounds, which does not depend on how the cores "+

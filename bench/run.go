@@ -64,7 +64,11 @@ func runTarget(ctx context.Context, cfg Config, t *target, ds *dataset, dir stri
 		if !slices.Contains(cfg.Scenarios, sc.name) || (t.viewOnly && sc.name != "view") {
 			continue
 		}
-		if why, ok := t.cannot[sc.caller]; ok {
+		why, ok := t.cannot[sc.caller]
+		if sc.cached && t.cache == nil {
+			why, ok = "the target has no cache of its own", true
+		}
+		if ok {
 			if tr.NotRun == nil {
 				tr.NotRun = map[string]string{}
 			}
@@ -110,7 +114,18 @@ func runTarget(ctx context.Context, cfg Config, t *target, ds *dataset, dir stri
 			profiled = profileCPU(ctx, in.pprof, cfg.Warmup+time.Duration(cfg.Rounds)*cfg.Duration,
 				filepath.Join(cfg.Profile, t.name+"-"+sc.name+".pprof"))
 		}
+		if sc.cached {
+			if err := t.cache(ctx, in, true); err != nil {
+				fails = append(fails, fmt.Sprintf("%s %s: turn the cache on: %v", t.name, sc.name, err))
+				continue
+			}
+		}
 		r := runScenario(ctx, c, st, sc, cfg)
+		if sc.cached {
+			if err := t.cache(ctx, in, false); err != nil {
+				fails = append(fails, fmt.Sprintf("%s %s: turn the cache off: %v", t.name, sc.name, err))
+			}
+		}
 		if profiled != nil {
 			if err := <-profiled; err != nil {
 				fails = append(fails, fmt.Sprintf("%s %s: CPU profile: %v", t.name, sc.name, err))

@@ -82,12 +82,24 @@ type scenario struct {
 	// next returns a worker's next request; false when there is nothing
 	// left to do (delete, once its ids are spent).
 	next func(st *state, rng *rand.Rand) (request, bool)
+	// cached runs the scenario with the target's own cache on posts (see
+	// target.cache); a target without one does not run it.
+	cached bool
 }
+
+// hotPosts is how many posts view-cached reads: a working set the cache
+// holds whole after the warm-up, as a popular slice of the data would be.
+const hotPosts = 1000
 
 // scenarios lists every scenario in the order they run: delete takes the
 // posts that create made.
 var scenarios = []scenario{
 	{name: "view", what: "GET one post by a random id", next: view},
+	{name: "view-cached", cached: true,
+		what: "view of one of 1,000 posts (a hot set), with the target's cache on posts (Strata: cache-aside, in memory)",
+		next: func(st *state, rng *rand.Rand) (request, bool) {
+			return request{method: "GET", path: st.in.records("posts") + "/" + st.posts[rng.IntN(min(hotPosts, len(st.posts)))]}, true
+		}},
 	{name: "list", what: "GET 50 posts with published = true && views >= 500, sorted by -views, no total",
 		next: func(st *state, _ *rand.Rand) (request, bool) {
 			return request{method: "GET", path: st.in.records("posts") + st.in.list}, true

@@ -46,6 +46,9 @@ type target struct {
 	// cannot says, for each caller whose access the target cannot
 	// express, why; its scenarios do not run there.
 	cannot map[caller]string
+	// cache, when the target has a cache of its own, turns it on for
+	// posts (on) or off again, for the scenarios that measure it.
+	cache func(ctx context.Context, in *instance, on bool) error
 	dialect
 
 	bin     string // the built binary
@@ -115,6 +118,14 @@ func strataTarget(name string) *target {
 			return []string{"serve", "--http", addr, "--rate-limit", "off", "--rate-limit-user", "off", "--rate-limit-auth", "off"}
 		},
 		profile: func(addr string) []string { return []string{"--pprof-http", addr} },
+		cache: func(ctx context.Context, in *instance, on bool) error {
+			policy := "none"
+			if on {
+				policy = "cache-aside"
+			}
+			return in.call(ctx, newClient(1), http.MethodPatch, "/api/v1/collections/posts",
+				fmt.Appendf(nil, `{"cache":{"policy":%q}}`, policy), nil)
+		},
 		setup: func(ctx context.Context, bin string, data []string) error {
 			args := append([]string{"superuser", "create", adminEmail, "--password-stdin"}, data...)
 			cmd := exec.CommandContext(ctx, bin, args...)

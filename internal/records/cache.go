@@ -118,6 +118,8 @@ type recordCache struct {
 	// after an error: until then they go straight to the database, so an
 	// unreachable cache costs one timeout a second, not one per read.
 	downUntil atomic.Int64
+	// decoded keeps what cached views decoded.
+	decoded decodedMemo
 }
 
 // bypass is how long reads skip the cache after it failed.
@@ -238,7 +240,8 @@ func (s *Service) cachedRecord(ctx context.Context, c *schema.Collection, id str
 	loaded := false
 	ctx, end := s.cacheSpan(ctx, "cache view", c)
 	defer func() { end(!loaded) }()
-	b, err := s.rc.loader.GetOrLoad(ctx, viewKey(c, id), c.CacheTTL(), []string{tagRecord(c.Name, id)},
+	key := viewKey(c, id)
+	b, err := s.rc.loader.GetOrLoad(ctx, key, c.CacheTTL(), []string{tagRecord(c.Name, id)},
 		func(ctx context.Context) ([]byte, error) {
 			loaded = true
 			// A fill after an invalidation must not cache a replica's
@@ -253,7 +256,7 @@ func (s *Service) cachedRecord(ctx context.Context, c *schema.Collection, id str
 		return nil, storeErr(err, c)
 	}
 	s.rc.count(c, !loaded)
-	return c.ParseInternalJSON(b)
+	return s.rc.decoded.decode(c, key, b)
 }
 
 // errUncached tells a caller to answer from the database instead.

@@ -564,3 +564,38 @@ func TestCacheSettingMigrates(t *testing.T) {
 		t.Fatalf("invalid cache setting: %v", err)
 	}
 }
+
+// TestCachedViewsAreTheCallers: hits that reuse a decoded record give each
+// caller a record of its own, and a change is seen at the next hit.
+func TestCachedViewsAreTheCallers(t *testing.T) {
+	forEngineAndCache(t, func(t *testing.T, engine, adapter string) {
+		ctx := context.Background()
+		n := newNode(t, storetest.Open(t, engine), openCache(t, adapter))
+		mustCollection(t, n.Service, postsCollection(schema.CacheAside))
+		r := mustCreate(t, n.Service, ctx, "posts", map[string]json.RawMessage{"title": raw("one"), "views": raw(1)})
+		anon := anonymous(ctx)
+		first, err := n.Get(anon, "posts", r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first.Values["title"], first.ID = "changed by the caller", "x"
+		for range 2 {
+			got, err := n.Get(anon, "posts", r.ID)
+			if err != nil || got.ID != r.ID || got.Values["title"] != "one" || got.Values["views"] != 1.0 {
+				t.Fatalf("a hit after a caller changed its copy: %+v, %v", got, err)
+			}
+			got.Values["views"] = 99.0
+		}
+		if _, err := n.Update(ctx, "posts", r.ID, map[string]json.RawMessage{"views": raw(2)}, false, records.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if got, err := n.Get(anon, "posts", r.ID); err != nil || got.Values["views"] != 2.0 || got.Values["title"] != "one" {
+				t.Fatalf("after an update: %+v, %v", got, err)
+			}
+		}
+		if hit := n.requests(t, "posts", "hit"); hit < 3 {
+			t.Errorf("%d hits, want at least 3", hit)
+		}
+	})
+}
