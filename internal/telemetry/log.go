@@ -100,7 +100,11 @@ func mayHoldSecret(s string) bool {
 		strings.Contains(s, "earer") || strings.Contains(s, "EARER") || strings.Contains(s, "asic") || strings.Contains(s, "ASIC")
 }
 
+// secretKey reports whether an attribute named k holds a secret.
 func secretKey(k string) bool {
+	if plainKeys[k] {
+		return false
+	}
 	k = strings.ToLower(k)
 	for _, s := range secretKeys {
 		if strings.Contains(k, s) {
@@ -108,6 +112,13 @@ func secretKey(k string) bool {
 		}
 	}
 	return false
+}
+
+// plainKeys are the names on every line, of the access line in particular,
+// known to hold no secret: they skip the search of secretKey.
+var plainKeys = map[string]bool{
+	slog.TimeKey: true, slog.LevelKey: true, slog.MessageKey: true, "request_id": true, "trace_id": true,
+	"method": true, "route": true, "path": true, "status": true, "bytes": true, "duration": true, "user_id": true,
 }
 
 // redactAttr hides the values of secret-named attributes and the secrets

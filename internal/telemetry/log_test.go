@@ -96,3 +96,16 @@ func FuzzRedact(f *testing.F) {
 		}
 	})
 }
+
+// TestPlainKeysHoldNoSecret: the names that skip the search would not
+// have matched it.
+func TestPlainKeysHoldNoSecret(t *testing.T) {
+	for k := range plainKeys {
+		lk := strings.ToLower(k)
+		for _, s := range secretKeys {
+			if strings.Contains(lk, s) {
+				t.Errorf("%q is a plain key but contains %q", k, s)
+			}
+		}
+	}
+}
