@@ -78,6 +78,10 @@ type TargetReport struct {
 	// NotRun names the scenarios asked for that the target cannot
 	// express, each with why.
 	NotRun map[string]string `json:"not_run,omitempty"`
+	// RSSStartKiB is the RSS of each start, idle on its empty data
+	// directory, a settle time after it was ready.
+	RSSStartKiB       []float64 `json:"rss_idle_at_start_kib"`
+	RSSStartMedianKiB int64     `json:"rss_idle_at_start_median_kib"`
 	// RSS of the process, idle, after the load and after the scenarios.
 	RSSLoadKiB int64 `json:"rss_after_load_kib"`
 	RSSRunKiB  int64 `json:"rss_after_scenarios_kib"`

@@ -52,8 +52,9 @@ func TestShortRun(t *testing.T) {
 				}
 			}
 		}
-		if tr.StartMedianMS <= 0 || tr.RSSLoadKiB <= 0 {
-			t.Errorf("%s: start to ready %v ms, RSS %d KiB", tr.Name, tr.StartMedianMS, tr.RSSLoadKiB)
+		if tr.StartMedianMS <= 0 || tr.RSSLoadKiB <= 0 || tr.RSSStartMedianKiB <= 0 {
+			t.Errorf("%s: start to ready %v ms, RSS at start %d KiB, after the load %d KiB", tr.Name, tr.StartMedianMS,
+				tr.RSSStartMedianKiB, tr.RSSLoadKiB)
 		}
 	}
 	md, err := filepath.Glob(filepath.Join(cfg.Out, "*-short.md"))

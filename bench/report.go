@@ -261,11 +261,11 @@ func markdown(r *Report) string {
 	p("")
 	p("## Targets")
 	p("")
-	p("| target | version | start to ready (median) | data load | RSS idle after load | RSS idle after scenarios |")
-	p("| --- | --- | ---: | --- | ---: | ---: |")
+	p("| target | version | start to ready (median) | RSS idle at start (median) | data load | RSS idle after load | RSS idle after scenarios |")
+	p("| --- | --- | ---: | ---: | --- | ---: | ---: |")
 	for _, t := range r.Targets {
 		if t.Skipped != "" {
-			p("| %s | skipped: %s | | | | |", t.Name, t.Skipped)
+			p("| %s | skipped: %s | | | | | |", t.Name, t.Skipped)
 			continue
 		}
 		load := fmt.Sprintf("%.1f s, %s", t.LoadSeconds, t.LoadHow)
@@ -275,14 +275,15 @@ func markdown(r *Report) string {
 		if t.MembersHow != "" {
 			load += fmt.Sprintf("; for list-owner, %.1f s more: %s", t.MembersSeconds, t.MembersHow)
 		}
-		p("| %s | %s | %s ms | %s | %.1f MiB | %.1f MiB |", t.Name, t.Version, num(t.StartMedianMS), load,
-			float64(t.RSSLoadKiB)/1024, float64(t.RSSRunKiB)/1024)
+		p("| %s | %s | %s ms | %.1f MiB | %s | %.1f MiB | %.1f MiB |", t.Name, t.Version, num(t.StartMedianMS),
+			float64(t.RSSStartMedianKiB)/1024, load, float64(t.RSSLoadKiB)/1024, float64(t.RSSRunKiB)/1024)
 	}
 	p("")
 	p("Start to ready: from process start until the health endpoint (Strata `/readyz`, PocketBase `/api/health`, "+
 		"the others `/healthz`) answers 200, on an empty data directory (strata-postgres: an empty database); "+
-		"the median of %d starts. RSS is VmRSS of the target's process (not PostgreSQL's), idle, a second after the "+
-		"load and after the last scenario (-short: 0.2 s).", c.Starts)
+		"the median of %d starts. RSS is VmRSS of the target's process (not PostgreSQL's), idle, a second (-short: "+
+		"0.2 s) after each of those starts was ready, after the load and after the last scenario. VmRSS counts the "+
+		"pages of the executable the process touched (and the kernel mapped around them) as well as its own memory.", c.Starts)
 	p("")
 	p("## Scenarios")
 	p("")

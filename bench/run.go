@@ -26,13 +26,17 @@ func runTarget(ctx context.Context, cfg Config, t *target, ds *dataset, dir stri
 		if err != nil {
 			return fail(err)
 		}
+		rss := idleRSS(ctx, in.proc.pid(), cfg.Settle)
 		if err := in.proc.stop(); err != nil {
 			return fail(err)
 		}
 		tr.StartMS = append(tr.StartMS, ms(took))
+		tr.RSSStartKiB = append(tr.RSSStartKiB, float64(rss))
 	}
 	tr.StartMedianMS = median(tr.StartMS)
-	logf("%s: %s; start to ready %.0f ms (median of %d)", t.name, t.version, tr.StartMedianMS, cfg.Starts)
+	tr.RSSStartMedianKiB = int64(median(tr.RSSStartKiB))
+	logf("%s: %s; start to ready %.0f ms, RSS idle at start %.1f MiB (medians of %d)", t.name, t.version, tr.StartMedianMS,
+		float64(tr.RSSStartMedianKiB)/1024, cfg.Starts)
 
 	in, _, err := startInstance(ctx, t, filepath.Join(dir, "run"), true, cfg.Profile != "")
 	if err != nil {
