@@ -246,8 +246,9 @@ func ListRecords(ctx context.Context, db Querier, c *schema.Collection, q ListQu
 	defer rows.Close()
 	var recs []*schema.Record
 	var keys [][]any
+	var sc rowScanner
 	for rows.Next() {
-		r, k, err := scanRecord(rows, c, len(q.Keys))
+		r, k, err := sc.scan(rows, c, len(q.Keys))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -319,16 +320,28 @@ func GetMany(ctx context.Context, db Querier, c *schema.Collection, ids []string
 }
 
 func scanRecord(rows *sql.Rows, c *schema.Collection, extra int) (*schema.Record, []any, error) {
+	return (&rowScanner{}).scan(rows, c, extra)
+}
+
+// rowScanner scans the rows of one query, reusing its buffers from row to
+// row.
+type rowScanner struct {
+	vals, dest []any
+}
+
+func (sc *rowScanner) scan(rows *sql.Rows, c *schema.Collection, extra int) (*schema.Record, []any, error) {
 	ncols := len(c.Fields)
 	if c.Type == schema.Document {
 		ncols = 1
 	}
-	vals := make([]any, 3+ncols+extra)
-	dest := make([]any, len(vals))
-	for i := range dest {
-		dest[i] = &vals[i]
+	if n := 3 + ncols + extra; len(sc.vals) != n {
+		sc.vals, sc.dest = make([]any, n), make([]any, n)
+		for i := range sc.dest {
+			sc.dest[i] = &sc.vals[i]
+		}
 	}
-	if err := rows.Scan(dest...); err != nil {
+	vals := sc.vals
+	if err := rows.Scan(sc.dest...); err != nil {
 		return nil, nil, fmt.Errorf("scan %s: %w", c.Name, err)
 	}
 	val := func(i int) any { return vals[i] }
