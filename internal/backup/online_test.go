@@ -366,16 +366,11 @@ func dumpTables(t *testing.T, db *sql.DB, engine string) map[string][]row {
 		if err != nil {
 			t.Fatalf("read %s: %v", name, err)
 		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
+		cols, all, err := storetest.ScanAll(rows)
+		if err != nil {
+			t.Fatalf("read %s: %v", name, err)
+		}
+		for _, vals := range all {
 			var r row
 			parts := make([]string, len(cols))
 			for i, c := range cols {
@@ -397,10 +392,6 @@ func dumpTables(t *testing.T, db *sql.DB, engine string) map[string][]row {
 			r.text = strings.Join(parts, "\t")
 			out[name] = append(out[name], r)
 		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		rows.Close()
 		slices.SortFunc(out[name], func(a, b row) int { return strings.Compare(a.text, b.text) })
 	}
 	return out

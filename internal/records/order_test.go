@@ -88,20 +88,11 @@ func explain(t *testing.T, db *store.DB, stmt string) string {
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				return err
-			}
+		_, all, err := storetest.ScanAll(rows)
+		for _, vals := range all {
 			lines = append(lines, fmt.Sprint(vals...))
 		}
-		return rows.Err()
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
