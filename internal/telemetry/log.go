@@ -20,7 +20,10 @@ import (
 func NewLogger(level, format string, w io.Writer) *slog.Logger {
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: redactAttr}
+	// Redaction is done by contextHandler rather than ReplaceAttr: with a
+	// ReplaceAttr, slog passes every attribute of every line through it,
+	// the time, level and message too, and most lines hold no secret.
+	opts := &slog.HandlerOptions{Level: lv}
 	if format == "auto" {
 		format = "json"
 		if IsTerminal(w) {
@@ -54,11 +57,72 @@ func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
 			r.AddAttrs(slog.String("trace_id", sc.TraceID().String()))
 		}
 	}
-	return h.Handler.Handle(ctx, r)
+	return h.Handler.Handle(ctx, redactRecord(r))
 }
 
 func (h contextHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return contextHandler{h.Handler.WithAttrs(as)}
+	out := make([]slog.Attr, len(as))
+	for i, a := range as {
+		out[i] = redact(a)
+	}
+	return contextHandler{h.Handler.WithAttrs(out)}
+}
+
+// redactRecord returns r with its message and attributes redacted; r
+// itself when nothing in it needs to be, which is the common case.
+func redactRecord(r slog.Record) slog.Record {
+	dirty := mayHoldSecret(r.Message)
+	if !dirty {
+		r.Attrs(func(a slog.Attr) bool {
+			dirty = changes(a)
+			return !dirty
+		})
+	}
+	if !dirty {
+		return r
+	}
+	out := slog.NewRecord(r.Time, r.Level, Redact(r.Message), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(redact(a))
+		return true
+	})
+	return out
+}
+
+// changes reports whether redact would change a.
+func changes(a slog.Attr) bool {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindGroup:
+		for _, m := range v.Group() {
+			if changes(m) {
+				return true
+			}
+		}
+		return false
+	case slog.KindString:
+		return secretKey(a.Key) || mayHoldSecret(v.String())
+	case slog.KindAny:
+		switch v.Any().(type) {
+		case error, interface{ String() string }, []byte:
+			return true
+		}
+	}
+	return secretKey(a.Key)
+}
+
+// redact is redactAttr applied to a and, in a group, to its members.
+func redact(a slog.Attr) slog.Attr {
+	a.Value = a.Value.Resolve()
+	if a.Value.Kind() != slog.KindGroup {
+		return redactAttr(nil, a)
+	}
+	ms := a.Value.Group()
+	out := make([]slog.Attr, len(ms))
+	for i, m := range ms {
+		out[i] = redact(m)
+	}
+	return slog.Attr{Key: a.Key, Value: slog.GroupValue(out...)}
 }
 
 func (h contextHandler) WithGroup(name string) slog.Handler {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -105,6 +106,49 @@ func TestPlainKeysHoldNoSecret(t *testing.T) {
 		for _, s := range secretKeys {
 			if strings.Contains(lk, s) {
 				t.Errorf("%q is a plain key but contains %q", k, s)
+			}
+		}
+	}
+}
+
+type stringer struct{}
+
+func (stringer) String() string { return "token=eyJa.eyJb.c" }
+
+// TestRedactionAsReplaceAttr: redacting whole records writes exactly what
+// redactAttr as slog's ReplaceAttr wrote, in both formats.
+func TestRedactionAsReplaceAttr(t *testing.T) {
+	jwt := "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl"
+	records := []func(*slog.Logger){
+		func(l *slog.Logger) { l.Info("request", "method", "GET", "path", "/api/v1/x", "status", 200) },
+		func(l *slog.Logger) { l.Info("login with Bearer "+jwt, "user", "u1") },
+		func(l *slog.Logger) {
+			l.Warn("failed", "err", errors.New("dial postgres://app:pw@db/x"), "password", "hunter2")
+		},
+		func(l *slog.Logger) { l.Info("s", "who", stringer{}, "raw", []byte("sk_01_abc"), "n", 1.5, "ok", true) },
+		func(l *slog.Logger) {
+			l.Info("g", slog.Group("req", "authorization", "Basic dXNlcjpwYXNz", "path", "/p", slog.Group("in", "api_key", "k")))
+		},
+		func(l *slog.Logger) { l.With("token", "t0", "node", "n1").Info("with", "x", "y") },
+		func(l *slog.Logger) { l.WithGroup("g").Info("grouped", "secret", "s", "url", "redis://u:p@h") },
+	}
+	for _, format := range []string{"json", "text"} {
+		for i, log := range records {
+			var want, got bytes.Buffer
+			opts := &slog.HandlerOptions{ReplaceAttr: redactAttr}
+			var h slog.Handler = slog.NewJSONHandler(&want, opts)
+			if format == "text" {
+				h = slog.NewTextHandler(&want, opts)
+			}
+			log(slog.New(h))
+			log(NewLogger("info", format, &got))
+			// The times differ; everything after them must not.
+			cut := func(s string) string {
+				_, rest, _ := strings.Cut(s, "level")
+				return rest
+			}
+			if cut(got.String()) != cut(want.String()) {
+				t.Errorf("%s record %d:\n got %s\nwant %s", format, i, got.String(), want.String())
 			}
 		}
 	}
