@@ -161,6 +161,16 @@ func appendFloat(b []byte, f float64) []byte {
 
 const hex = "0123456789abcdef"
 
+// plain8 reports whether none of the eight bytes in x needs escaping or a
+// closer look: all are ASCII, none is a control character, '"' or '\\'.
+// (Bit tricks from "Bit Twiddling Hacks": a byte below n, a zero byte.)
+func plain8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	below := func(x uint64, n byte) uint64 { return (x - ones*uint64(n)) &^ x & highs }
+	zero := func(x uint64) uint64 { return (x - ones) &^ x & highs }
+	return x&highs|below(x, 0x20)|zero(x^(ones*'"'))|zero(x^(ones*'\\')) == 0
+}
+
 // writeJSON writes s as a JSON string, escaping what JSON requires and the
 // line separators U+2028 and U+2029, as encoding/json does (but not <, >
 // and &: responses are JSON, not HTML).
@@ -168,6 +178,15 @@ func writeJSON(b *bytes.Buffer, s string) {
 	b.WriteByte('"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight bytes at a time while none needs a look: text is mostly
+		// plain ASCII, and rendering it was a tenth of a list's CPU.
+		for i+8 <= len(s) && plain8(uint64(s[i])|uint64(s[i+1])<<8|uint64(s[i+2])<<16|uint64(s[i+3])<<24|
+			uint64(s[i+4])<<32|uint64(s[i+5])<<40|uint64(s[i+6])<<48|uint64(s[i+7])<<56) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {

@@ -260,3 +260,45 @@ func FuzzValidID(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPlain8 holds the eight-byte test to the byte-by-byte one.
+func FuzzPlain8(f *testing.F) {
+	f.Add(uint64(0x6f6c6c6568206120))
+	f.Add(uint64(0x2022205c1f7f8020))
+	f.Fuzz(func(t *testing.T, x uint64) {
+		want := true
+		for i := range 8 {
+			c := byte(x >> (8 * i))
+			if c >= utf8.RuneSelf || c < 0x20 || c == '"' || c == '\\' {
+				want = false
+			}
+		}
+		if got := plain8(x); got != want {
+			t.Fatalf("plain8(%#016x) = %v, want %v", x, got, want)
+		}
+	})
+}
+
+// BenchmarkAppendJSON renders a post as a list renders each of its items.
+func BenchmarkAppendJSON(b *testing.B) {
+	c := &Collection{Name: "posts", Type: Base, Fields: []*Field{
+		{Name: "title", Type: Text}, {Name: "views", Type: Number}, {Name: "published", Type: Bool}, {Name: "body", Type: Text},
+	}}
+	at := time.Date(2026, 11, 23, 18, 0, 0, 123e6, time.UTC)
+	r := &Record{Collection: c, ID: "01a209bf-9feb-713b-8648-9a101aa03bd0", Created: at, Updated: at, Values: Values{
+		"title": "Bench post lorem ipsum dolor", "views": 512.0, "published": true,
+		"body": strings.Repeat("sit amet consectetur adipiscing elit sed do eiusmod ", 6),
+	}}
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, _ = r.AppendJSON(buf[:0], nil)
+	}
+}
+
+// BenchmarkParseStoredTime reads a stored time, twice per record read.
+func BenchmarkParseStoredTime(b *testing.B) {
+	for b.Loop() {
+		ParseStoredTime("2026-11-23T18:00:00.123Z")
+	}
+}
