@@ -33,6 +33,7 @@ type Config struct {
 	Seed      uint64
 	Out       string    // the results directory; "" writes no files
 	Profile   string    // where CPU profiles of Strata's scenarios go; "" takes none
+	Storage   bool      // measure the storage ceilings (raw SQLite inserts)
 	BuildDir  string    // where binaries are built; "" is bench/.build
 	Command   string    // the command line, for the results
 	Log       io.Writer // progress
@@ -41,13 +42,13 @@ type Config struct {
 // DefaultConfig is a full run, or with short the quick run CI uses. A full
 // run has 42 scenario runs (11 scenarios on Strata's two targets, 10 on
 // PocketBase, which has no cache, 9 on the floor, which has no users or
-// cache, view on the ceiling);
-// with rounds of 3 s each takes 16 s, and the run, loads included, about
-// 14 minutes on 2 cores. Members hash their passwords on register and
+// cache, view on the ceiling); with rounds of 3 s each takes 16 s, and
+// the run, loads and the storage ceilings (30 s) included, about 17
+// minutes on 2 cores. Members hash their passwords on register and
 // sign-in (tens of milliseconds each), so there are few of them: 32 own
 // about 3,000 posts each, and in a short run 8 own 250.
 func DefaultConfig(short bool) Config {
-	c := Config{Targets: targetNames, Duration: 3 * time.Second, Warmup: time.Second, Rounds: 5,
+	c := Config{Targets: targetNames, Storage: true, Duration: 3 * time.Second, Warmup: time.Second, Rounds: 5,
 		Records: 100_000, Users: 1000, Members: 32, Conns: 50, Starts: 5, Settle: time.Second, Seed: 1, Out: "results", Log: os.Stderr}
 	for _, s := range scenarios {
 		c.Scenarios = append(c.Scenarios, s.name)
@@ -96,6 +97,7 @@ type Report struct {
 	Config   ConfigReport   `json:"config"`
 	Targets  []TargetReport `json:"targets"`
 	Results  []Result       `json:"results"`
+	Storage  *StorageReport `json:"storage,omitempty"`
 	Failures []string       `json:"failures,omitempty"`
 }
 
@@ -181,6 +183,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if pg != nil && pg.dir != "" {
 		cpu.db = postmasterPID(filepath.Join(pg.dir, "data"))
 		cpu.ours = append(cpu.ours, cpu.db)
+	}
+	if cfg.Storage {
+		dir := filepath.Join(tmp, "storage")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		st, err := measureStorage(ctx, dir, cfg.Rounds, cfg.Duration)
+		if err != nil {
+			rep.Failures = append(rep.Failures, "storage ceilings: "+err.Error())
+		} else {
+			rep.Storage = st
+			logf("storage ceilings: %.0f rows/s one row per transaction, %.0f rows/s %d rows per transaction",
+				st.OnePerTx, st.Batched, st.BatchRows)
+		}
 	}
 	ds := newDataset(cfg.Users, cfg.Records, cfg.Members, cfg.Seed)
 	for _, t := range ts {

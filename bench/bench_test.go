@@ -57,12 +57,15 @@ func TestShortRun(t *testing.T) {
 				tr.RSSStartMedianKiB, tr.RSSLoadKiB)
 		}
 	}
+	if st := rep.Storage; st == nil || st.OnePerTx <= 0 || st.Batched <= st.OnePerTx || st.Synchronous != "NORMAL" || st.JournalMode != "wal" {
+		t.Errorf("storage ceilings: %+v", st)
+	}
 	md, err := filepath.Glob(filepath.Join(cfg.Out, "*-short.md"))
 	if err != nil || len(md) != 1 {
 		t.Fatalf("want one results file, got %v (%v)", md, err)
 	}
 	b, _ := os.ReadFile(md[0])
-	for _, want := range []string{"| scenario | caller |", "| view | superuser |", "| list-owner | user |", "start to ready", "strata-sqlite / floor"} {
+	for _, want := range []string{"| scenario | caller |", "| view | superuser |", "| list-owner | user |", "start to ready", "strata-sqlite / floor", "## Storage ceilings"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("%s lacks %q", md[0], want)
 		}

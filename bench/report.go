@@ -284,6 +284,30 @@ func markdown(r *Report) string {
 		"the median of %d starts. RSS is VmRSS of the target's process (not PostgreSQL's), idle, a second (-short: "+
 		"0.2 s) after each of those starts was ready, after the load and after the last scenario. VmRSS counts the "+
 		"pages of the executable the process touched (and the kernel mapped around them) as well as its own memory.", c.Starts)
+	if st := r.Storage; st != nil {
+		p("")
+		p("## Storage ceilings")
+		p("")
+		p("Raw inserts of a post row into a fresh SQLite file with %s, journal_mode %s and synchronous %s (the "+
+			"settings of Strata and the floor: a commit reaches the WAL, fsync at checkpoints), from one goroutine "+
+			"through a prepared statement, %d rounds of %s each:", st.Driver, st.JournalMode, st.Synchronous,
+			len(st.OnePerTxRounds), st.RoundDuration)
+		p("")
+		p("| rows per transaction | rows/s (median) | rounds |")
+		p("| ---: | ---: | --- |")
+		p("| 1 | %s | %s |", thousands(st.OnePerTx), roundsText(st.OnePerTxRounds))
+		p("| %d | %s | %s |", st.BatchRows, thousands(st.Batched), roundsText(st.BatchedRounds))
+		var vs []string
+		for _, t := range []string{"floor", "strata-sqlite", "pocketbase"} {
+			if res := r.result("create", t); res != nil && st.OnePerTx > 0 {
+				vs = append(vs, fmt.Sprintf("%s %s/s (%.2fx)", t, thousands(res.RPS), res.RPS/st.OnePerTx))
+			}
+		}
+		if len(vs) > 0 {
+			p("")
+			p("create over HTTP against one row per transaction: %s.", strings.Join(vs, ", "))
+		}
+	}
 	p("")
 	p("## Scenarios")
 	p("")
@@ -339,4 +363,13 @@ func thousands(v float64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// roundsText lists the rounds' rates.
+func roundsText(rounds []float64) string {
+	parts := make([]string, len(rounds))
+	for i, v := range rounds {
+		parts[i] = thousands(v)
+	}
+	return strings.Join(parts, ", ")
 }
