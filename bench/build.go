@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 )
 
@@ -76,14 +77,7 @@ func binaryVersion(bin, name, strataVersion string) string {
 	if err != nil {
 		return "unknown"
 	}
-	deps := map[string]string{}
-	for _, d := range info.Deps {
-		v := d.Version
-		if d.Replace != nil {
-			v = d.Replace.Version
-		}
-		deps[d.Path] = v
-	}
+	deps := depVersions(info)
 	switch name {
 	case "ceiling":
 		return "net/http, " + info.GoVersion
@@ -97,6 +91,20 @@ func binaryVersion(bin, name, strataVersion string) string {
 		return "pocketbase " + deps["github.com/pocketbase/pocketbase"] + " (modernc.org/sqlite " + deps["modernc.org/sqlite"] + ")"
 	}
 	return info.Main.Version
+}
+
+// depVersions maps the modules a program was built with to their
+// versions, replacements applied.
+func depVersions(info *debug.BuildInfo) map[string]string {
+	deps := map[string]string{}
+	for _, d := range info.Deps {
+		v := d.Version
+		if d.Replace != nil {
+			v = d.Replace.Version
+		}
+		deps[d.Path] = v
+	}
+	return deps
 }
 
 // gitVersion names the commit of the working tree, with -dirty when it

@@ -110,10 +110,8 @@ func measureStorage(ctx context.Context, dir string, rounds int, d time.Duration
 // moduleVersion is the version of a module built into this program.
 func moduleVersion(path string) string {
 	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range info.Deps {
-			if d.Path == path {
-				return d.Version
-			}
+		if v, ok := depVersions(info)[path]; ok {
+			return v
 		}
 	}
 	return "(unknown version)"
