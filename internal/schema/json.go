@@ -46,15 +46,11 @@ func (r *Record) appendJSON(buf []byte, fields map[string]bool, hidden bool, ext
 	want := func(k string) bool { return fields == nil || fields[k] }
 	if want(FieldCreated) {
 		b.WriteString(`,"created":`)
-		b.WriteByte('"')
-		b.Write(AppendTime(b.AvailableBuffer(), r.Created))
-		b.WriteByte('"')
+		writeTime(b, r.Created)
 	}
 	if want(FieldUpdated) {
 		b.WriteString(`,"updated":`)
-		b.WriteByte('"')
-		b.Write(AppendTime(b.AvailableBuffer(), r.Updated))
-		b.WriteByte('"')
+		writeTime(b, r.Updated)
 	}
 	var err error
 	put := func(k string, v any) {
@@ -127,9 +123,7 @@ func encodeValue(b *bytes.Buffer, v any) error {
 		}
 		b.WriteByte(']')
 	case time.Time:
-		b.WriteByte('"')
-		b.Write(AppendTime(b.AvailableBuffer(), v))
-		b.WriteByte('"')
+		writeTime(b, v)
 	case json.RawMessage:
 		b.Write(v)
 	case json.Number:
@@ -160,6 +154,13 @@ func appendFloat(b []byte, f float64) []byte {
 }
 
 const hex = "0123456789abcdef"
+
+// writeTime writes t as a JSON string in TimeLayout.
+func writeTime(b *bytes.Buffer, t time.Time) {
+	b.WriteByte('"')
+	b.Write(AppendTime(b.AvailableBuffer(), t))
+	b.WriteByte('"')
+}
 
 // plain8 reports whether none of the eight bytes in x needs escaping or a
 // closer look: all are ASCII, none is a control character, '"' or '\\'.
