@@ -559,11 +559,7 @@ func (a *App) startEvents(ctx context.Context) (stop func(), err error) {
 		Tracer:    a.tracing.Tracer("strata/outbox"),
 		Retention: a.cfg.EventRetention})
 	a.relay.Store(relay)
-	hub, err := realtime.New(ctx, realtime.Config{Broker: b, Records: a.recs, Logger: a.log, Metrics: a.registerer})
-	if err != nil {
-		b.Close()
-		return nil, err
-	}
+	hub := realtime.New(ctx, realtime.Config{Broker: b, Records: a.recs, Logger: a.log, Metrics: a.registerer})
 	// Each event goes to one node's dispatcher (a consumer group), which
 	// enqueues a delivery job for each matching endpoint.
 	if err := a.webhooks.StartWith(ctx, b); err != nil {

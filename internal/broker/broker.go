@@ -59,6 +59,11 @@ type Broker interface {
 	// malformed subscription and ErrClosed after Close.
 	Subscribe(ctx context.Context, sub Subscription, handler Handler) (Subscriber, error)
 
+	// Last returns the position of the newest message in the stream, 0
+	// when it holds none: a subscription From AtSeq(Last+1) receives
+	// every message published after Last returned, and no earlier one.
+	Last(ctx context.Context) (uint64, error)
+
 	// Ping reports whether the broker is reachable and ready to accept
 	// messages; it is meant for readiness checks.
 	Ping(ctx context.Context) error

@@ -1,11 +1,12 @@
 // Package realtime pushes record changes to subscribed clients over
 // Server-Sent Events and WebSocket.
 //
-// Every node runs one Hub, which follows all record events on the broker
-// (a fan-out subscription, so each node sees every change wherever it was
-// made) and hands each to the local clients whose subscriptions it
-// matches and whose view rule, checked with the client's identity, lets
-// them see it. Events are identified by their position in the broker's
+// Every node runs one Hub, which, while it has clients, follows all
+// record events on the broker (a fan-out subscription, so each node sees
+// every change wherever it was made) and hands each to the local clients
+// whose subscriptions it matches and whose view rule, checked with the
+// client's identity, lets them see it. A node without clients does not
+// follow the events at all: a write then costs nothing here. Events are identified by their position in the broker's
 // stream; a client that reconnects with the last position it saw gets the
 // events it missed, replayed from the stream within its retention.
 //
@@ -29,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/strata-dev/strata/internal/apperr"
 	"github.com/strata-dev/strata/internal/broker"
 	"github.com/strata-dev/strata/internal/outbox"
 	"github.com/strata-dev/strata/internal/records"
@@ -50,6 +52,10 @@ type Config struct {
 	Heartbeat time.Duration
 	// WriteTimeout bounds one write to a client. [10s]
 	WriteTimeout time.Duration
+	// Idle is how long the hub goes on following the events after its
+	// last client left, so that clients reconnecting in a loop do not
+	// start and stop the subscription each time. [1m]
+	Idle time.Duration
 }
 
 // Hub dispatches record events to the clients of this node.
@@ -61,18 +67,25 @@ type Hub struct {
 	clients map[*client]struct{}
 	lastSeq atomic.Uint64 // the stream position of the last event dispatched
 	seen    *recent       // ids of recent events, to drop repeats
-	sub     broker.Subscriber
-	cancel  context.CancelFunc
-	close   sync.Once
+
+	// follow guards the subscription, which runs only while the hub has
+	// clients (and for Idle after); registering a client holds it too.
+	follow    sync.Mutex
+	life      context.Context // the hub's; ends with Close
+	end       context.CancelFunc
+	closed    bool
+	sub       broker.Subscriber // nil while the hub follows no events
+	subCancel context.CancelFunc
+	idle      *time.Timer // ends the subscription after the last client left
 
 	connections prometheus.Gauge
 	sent        prometheus.Counter
 	dropped     *prometheus.CounterVec
 }
 
-// New subscribes to the record events published from now on and returns
-// the hub. Close ends it.
-func New(ctx context.Context, cfg Config) (*Hub, error) {
+// New returns a hub; it subscribes to the record events when its first
+// client connects. Close ends it.
+func New(ctx context.Context, cfg Config) *Hub {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -84,6 +97,9 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.Idle <= 0 {
+		cfg.Idle = time.Minute
 	}
 	f := promauto.With(cfg.Metrics)
 	h := &Hub{cfg: cfg, log: cfg.Logger, recs: cfg.Records, clients: map[*client]struct{}{}, seen: newRecent(4096),
@@ -100,30 +116,78 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 			Help: "Realtime clients disconnected by the server, by reason.",
 		}, []string{"reason"}),
 	}
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	sub, err := cfg.Broker.Subscribe(sctx, broker.Subscription{Topics: []string{outbox.TopicPrefix + ">"}}, h.handle)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("realtime: subscribe to record events: %w", err)
-	}
-	h.sub, h.cancel = sub, cancel
-	return h, nil
+	h.life, h.end = context.WithCancel(context.WithoutCancel(ctx))
+	return h
 }
 
 // Close ends the subscription and disconnects every client, telling them
 // why. It is safe to call more than once.
 func (h *Hub) Close() error {
-	var err error
-	h.close.Do(func() {
-		h.cancel()
-		err = h.sub.Close()
-		h.mu.Lock()
-		for c := range h.clients {
-			c.fail(reasonShutdown)
-		}
-		h.mu.Unlock()
-	})
+	h.follow.Lock()
+	defer h.follow.Unlock()
+	if h.closed {
+		return nil
+	}
+	h.closed = true
+	h.end()
+	err := h.unfollow()
+	h.mu.Lock()
+	for c := range h.clients {
+		c.fail(reasonShutdown)
+	}
+	h.mu.Unlock()
 	return err
+}
+
+// followEvents subscribes to the events published from now on; the
+// position before the first of them becomes lastSeq, from which a
+// reconnecting client's missed events are replayed. h.follow is held.
+func (h *Hub) followEvents(ctx context.Context) error {
+	last, err := h.cfg.Broker.Last(ctx)
+	if err != nil {
+		return fmt.Errorf("realtime: stream position: %w", err)
+	}
+	h.lastSeq.Store(last)
+	sctx, cancel := context.WithCancel(h.life)
+	sub, err := h.cfg.Broker.Subscribe(sctx, broker.Subscription{Topics: []string{outbox.TopicPrefix + ">"}, From: broker.AtSeq(last + 1)}, h.handle)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("realtime: subscribe to record events: %w", err)
+	}
+	h.sub, h.subCancel = sub, cancel
+	h.log.Debug("realtime: following record events", "from", last+1)
+	return nil
+}
+
+// unfollow ends the subscription, if any. h.follow is held.
+func (h *Hub) unfollow() error {
+	if h.idle != nil {
+		h.idle.Stop()
+		h.idle = nil
+	}
+	if h.sub == nil {
+		return nil
+	}
+	h.subCancel()
+	err := h.sub.Close()
+	h.sub, h.subCancel = nil, nil
+	h.log.Debug("realtime: stopped following record events", "last", h.lastSeq.Load())
+	return err
+}
+
+// idleStop ends the subscription if no client came back since the timer
+// that calls it was set.
+func (h *Hub) idleStop() {
+	h.follow.Lock()
+	defer h.follow.Unlock()
+	h.mu.RLock()
+	n := len(h.clients)
+	h.mu.RUnlock()
+	if n == 0 && !h.closed {
+		if err := h.unfollow(); err != nil {
+			h.log.Warn("realtime: stop following record events", "err", err)
+		}
+	}
 }
 
 // change is one event as clients receive it, rendered once for all.
@@ -194,22 +258,51 @@ func (h *Hub) handle(ctx context.Context, d broker.Delivery) error {
 	return nil
 }
 
-// register adds c; the returned position is the last event dispatched
-// before c was added, from which a resume must replay.
-func (h *Hub) register(c *client) uint64 {
+// register adds c, subscribing to the events if the hub follows none;
+// the returned position is the last event dispatched before c was added,
+// from which a resume must replay. An error means the broker could not
+// be reached, and c was not added.
+func (h *Hub) register(ctx context.Context, c *client) (uint64, error) {
+	h.follow.Lock()
+	defer h.follow.Unlock()
+	if h.closed {
+		return 0, apperr.New(apperr.Unavailable, "realtime is shutting down")
+	}
+	if h.idle != nil {
+		h.idle.Stop()
+		h.idle = nil
+	}
+	if h.sub == nil {
+		if err := h.followEvents(ctx); err != nil {
+			h.log.Warn("realtime: cannot follow record events", "err", err)
+			return 0, apperr.Wrap(apperr.Unavailable, err, "realtime events are unavailable; retry later")
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.clients[c] = struct{}{}
 	h.connections.Inc()
-	return h.lastSeq.Load()
+	return h.lastSeq.Load(), nil
 }
 
+// unregister removes c; the last client to leave sets the idle timer.
 func (h *Hub) unregister(c *client) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if _, ok := h.clients[c]; ok {
-		delete(h.clients, c)
-		h.connections.Dec()
+	_, ok := h.clients[c]
+	delete(h.clients, c)
+	n := len(h.clients)
+	h.mu.Unlock()
+	if !ok {
+		return
+	}
+	h.connections.Dec()
+	if n > 0 {
+		return
+	}
+	h.follow.Lock()
+	defer h.follow.Unlock()
+	if h.sub != nil && h.idle == nil && !h.closed {
+		h.idle = time.AfterFunc(h.cfg.Idle, h.idleStop)
 	}
 }
 

@@ -30,7 +30,10 @@ func (h *Hub) ServeSSE(w http.ResponseWriter, r *http.Request, caller *records.C
 		return invalid(err)
 	}
 	c := newClient(h)
-	from := h.register(c)
+	from, err := h.register(ctx, c)
+	if err != nil {
+		return err
+	}
 	defer h.unregister(c)
 	h.watch(ctx, c, ws, last)
 

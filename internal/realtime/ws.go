@@ -43,6 +43,12 @@ const maxWSMessage = 64 << 10
 // upgrade request like any other, so the connection accepts any origin:
 // no cookie grants it access.
 func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, caller *records.Caller) error {
+	c := newClient(h)
+	from, err := h.register(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	defer h.unregister(c)
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return nil // Accept has answered the request
@@ -51,9 +57,6 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, caller *records.Ca
 	conn.SetReadLimit(maxWSMessage)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	c := newClient(h)
-	from := h.register(c)
-	defer h.unregister(c)
 
 	out := make(chan wsMessage, 4) // answers to the client's requests
 	reply := func(m wsMessage) {

@@ -45,6 +45,7 @@ func Run(t *testing.T, open Open) {
 		{"RetryAfterError", testRetryAfterError},
 		{"Deduplicate", testDeduplicate},
 		{"Replay", testReplay},
+		{"Last", testLast},
 		{"GroupResumes", testGroupResumes},
 		{"Close", testClose},
 		{"CloseWaitsForHandler", testCloseWaitsForHandler},
@@ -619,5 +620,39 @@ func testInvalid(t *testing.T, open Open) {
 	}
 	if _, err := b.Subscribe(ctx, broker.Subscription{Topics: []string{"records.>"}}, nil); !errors.Is(err, broker.ErrInvalid) {
 		t.Errorf("subscribe with nil handler: %v, want ErrInvalid", err)
+	}
+}
+
+// testLast: Last is the newest position, and a subscription from the one
+// after it gets exactly the messages published later.
+func testLast(t *testing.T, open Open) {
+	b := open(t)
+	ctx := context.Background()
+	last, err := b.Last(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last != 0 {
+		t.Fatalf("Last of an empty stream = %d, want 0", last)
+	}
+	seqs := publishN(t, b, "last.a", "before", 3)
+	if last, err = b.Last(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if last != seqs[2] {
+		t.Fatalf("Last = %d, want %d, the newest message's", last, seqs[2])
+	}
+	in := newInbox()
+	subscribe(t, b, broker.Subscription{Topics: []string{"last.>"}, From: broker.AtSeq(last + 1)}, in.handler("s"))
+	after := publishN(t, b, "last.b", "after", 2)
+	for i, d := range in.take(t, 2) {
+		if d.Seq != after[i] || d.ID != "after-"+strconv.Itoa(i) {
+			t.Errorf("delivery %d: seq %d id %q, want seq %d id after-%d", i, d.Seq, d.ID, after[i], i)
+		}
+	}
+	in.quiet(t)
+	b.Close()
+	if _, err := b.Last(ctx); !errors.Is(err, broker.ErrClosed) {
+		t.Errorf("Last after Close: %v, want ErrClosed", err)
 	}
 }

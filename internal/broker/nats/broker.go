@@ -252,6 +252,24 @@ func unavailable(err error) bool {
 		errors.Is(err, jetstream.ErrJetStreamNotEnabled)
 }
 
+// Last implements broker.Broker.
+func (b *Broker) Last(ctx context.Context) (uint64, error) {
+	if b.closed.Load() {
+		return 0, broker.ErrClosed
+	}
+	if !b.nc.IsConnected() {
+		return 0, fmt.Errorf("last: %w: %s", broker.ErrUnavailable, b.nc.Status())
+	}
+	st, err := b.js.Stream(ctx, b.cfg.Stream)
+	if err != nil {
+		if unavailable(err) {
+			return 0, fmt.Errorf("last: %w: %w", broker.ErrUnavailable, err)
+		}
+		return 0, fmt.Errorf("last: stream %s: %w", b.cfg.Stream, err)
+	}
+	return st.CachedInfo().State.LastSeq, nil
+}
+
 // Ping implements broker.Broker: the connection is up and the stream
 // answers.
 func (b *Broker) Ping(ctx context.Context) error {
