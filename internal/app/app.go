@@ -555,18 +555,14 @@ func (a *App) startEvents(ctx context.Context) (stop func(), err error) {
 	}
 	a.broker = b
 	a.health.Add("broker", b.Ping)
+	// The relay turns the events it publishes into webhook deliveries in
+	// the transaction that marks them sent.
 	relay := outbox.NewRelay(outbox.RelayConfig{DB: a.db, Publisher: b, Logger: a.log, Metrics: a.registerer,
 		Tracer:    a.tracing.Tracer("strata/outbox"),
-		Retention: a.cfg.EventRetention})
+		Retention: a.cfg.EventRetention,
+		Dispatch:  a.webhooks.Dispatch})
 	a.relay.Store(relay)
 	hub := realtime.New(ctx, realtime.Config{Broker: b, Records: a.recs, Logger: a.log, Metrics: a.registerer})
-	// Each event goes to one node's dispatcher (a consumer group), which
-	// enqueues a delivery job for each matching endpoint.
-	if err := a.webhooks.StartWith(ctx, b); err != nil {
-		hub.Close()
-		b.Close()
-		return nil, fmt.Errorf("start webhooks: %w", err)
-	}
 	a.hub.Store(hub)
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
@@ -575,11 +571,9 @@ func (a *App) startEvents(ctx context.Context) (stop func(), err error) {
 		if h := a.hub.Swap(nil); h != nil {
 			h.Close()
 		}
-		if err := a.webhooks.Stop(); err != nil {
-			a.log.Warn("stop webhooks", "err", err)
-		}
 		cancel()
 		<-done
+		a.webhooks.Stop()
 		a.relay.Store(nil)
 		if err := b.Close(); err != nil {
 			a.log.Warn("close the broker", "err", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/strata-dev/strata/internal/query"
 	"github.com/strata-dev/strata/internal/records"
 	"github.com/strata-dev/strata/internal/schema"
+	"github.com/strata-dev/strata/internal/sqldb"
 	"github.com/strata-dev/strata/internal/store"
 	"github.com/strata-dev/strata/internal/storetest"
 )
@@ -428,10 +429,10 @@ func TestPrune(t *testing.T) {
 	}
 	rows, _ := db.PendingOutbox(ctx, 10)
 	old := time.Now().Add(-48 * time.Hour)
-	if err := db.MarkOutboxSent(ctx, []int64{rows[0].Seq}, old); err != nil {
+	if err := db.MarkOutboxSent(ctx, []int64{rows[0].Seq}, old, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.MarkOutboxSent(ctx, []int64{rows[1].Seq}, time.Now()); err != nil {
+	if err := db.MarkOutboxSent(ctx, []int64{rows[1].Seq}, time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	n, err := db.PruneOutbox(ctx, time.Now().Add(-24*time.Hour))
@@ -440,5 +441,99 @@ func TestPrune(t *testing.T) {
 	}
 	if n, _, _ := db.OutboxBacklog(ctx); n != 1 {
 		t.Errorf("%d pending after prune, want 1", n)
+	}
+}
+
+// TestRelayDispatch: the relay hands published events to Dispatch in the
+// order they were written, and runs the write it returns in the
+// transaction that marks them sent: a failing Dispatch or write leaves the
+// events to be published and dispatched again, and in the end each
+// event's write has run exactly once.
+func TestRelayDispatch(t *testing.T) {
+	for _, engine := range storetest.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			ctx := context.Background()
+			db := storetest.Open(t, engine)
+			if err := db.Write(ctx, func(tx *store.Tx) error {
+				_, err := tx.ExecContext(ctx, `CREATE TABLE dispatched (id TEXT NOT NULL)`)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			var (
+				mu    sync.Mutex
+				calls int
+				seen  [][]string // the event ids of each successful call
+			)
+			dispatch := func(ctx context.Context, events []broker.Message) (func(*store.Tx) error, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				calls++
+				switch calls {
+				case 1:
+					return nil, fmt.Errorf("dispatch fails once")
+				case 2:
+					return func(*store.Tx) error { return fmt.Errorf("its write fails once") }, nil
+				}
+				ids := make([]string, len(events))
+				for i, m := range events {
+					ids[i] = m.ID
+				}
+				seen = append(seen, ids)
+				return func(tx *store.Tx) error {
+					for _, id := range ids {
+						a := sqldb.Args{Dialect: tx.Dialect}
+						if _, err := tx.ExecContext(ctx, `INSERT INTO dispatched (id) VALUES (`+a.Add(id)+`)`, a.Values...); err != nil {
+							return err
+						}
+					}
+					return nil
+				}, nil
+			}
+			w := &outbox.Writer{}
+			s := service(t, db, w)
+			done := writeLoad(t, s, nil, 40) // written before the relay starts: one batch
+			r := runRelay(t, outbox.RelayConfig{DB: db, Publisher: embedded(t), Poll: 20 * time.Millisecond,
+				MaxBackoff: 50 * time.Millisecond, Dispatch: dispatch})
+			w.Notify = r.Notify
+			waitEmpty(t, db)
+
+			rows, err := db.Reader().QueryContext(ctx, `SELECT o.id, o.seq, COUNT(d.id) FROM _outbox o LEFT JOIN dispatched d ON d.id = o.id GROUP BY o.id, o.seq`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seqOf := map[string]int64{}
+			for rows.Next() {
+				var id string
+				var seq, n int64
+				if err := rows.Scan(&id, &seq, &n); err != nil {
+					t.Fatal(err)
+				}
+				if n != 1 {
+					t.Errorf("event %s: its write ran %d times, want 1", id, n)
+				}
+				seqOf[id] = seq
+			}
+			rows.Close()
+			total := 0
+			for _, n := range done {
+				total += n
+			}
+			if len(seqOf) != total {
+				t.Errorf("%d events in the outbox, want %d", len(seqOf), total)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if calls < 3 {
+				t.Fatalf("Dispatch called %d times: the failures were not retried", calls)
+			}
+			for _, ids := range seen {
+				for i := 1; i < len(ids); i++ {
+					if seqOf[ids[i-1]] >= seqOf[ids[i]] {
+						t.Fatalf("dispatched out of order: %v", ids)
+					}
+				}
+			}
+		})
 	}
 }

@@ -1,11 +1,14 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -56,7 +59,18 @@ type RelayConfig struct {
 	// Tracer, when set, gives each publish a producer span in the trace of
 	// the change that wrote the event.
 	Tracer trace.Tracer
+	// Dispatch, when set, is given the events the broker has just
+	// acknowledged, in the order they were written, before they are
+	// marked sent. The write it returns (nil for none) runs in the
+	// transaction that marks them, so its work is done once for each
+	// event: never for an event left unmarked, which is published and
+	// dispatched again. An error leaves the events unmarked, and the relay
+	// retries after a backoff.
+	Dispatch Dispatch
 }
+
+// Dispatch prepares the work of published events; see RelayConfig.Dispatch.
+type Dispatch func(ctx context.Context, events []broker.Message) (write func(*store.Tx) error, err error)
 
 const leaseName = "outbox-relay"
 
@@ -177,10 +191,11 @@ func (r *Relay) Run(ctx context.Context) {
 		if len(sent) > 0 {
 			// The broker has the events: record it even if ctx ended.
 			mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			if merr := r.cfg.DB.MarkOutboxSent(mctx, sent, time.Now()); merr != nil {
-				r.log.Warn("outbox relay: mark sent (the events will be published again)", "err", merr)
-			}
+			merr := r.markSent(mctx, sent)
 			cancel()
+			if merr != nil && err == nil {
+				err = fmt.Errorf("mark sent (the events will be published again): %w", merr)
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -188,7 +203,7 @@ func (r *Relay) Run(ctx context.Context) {
 			}
 			backoff = min(max(2*backoff, 100*time.Millisecond), r.cfg.MaxBackoff)
 			wait := backoff/2 + rand.N(backoff/2+1)
-			r.log.Warn("outbox relay: publish failed; retrying", "err", err, "published", len(sent), "pending", len(rows)-len(sent), "retry_in", wait)
+			r.log.Warn("outbox relay: failed; retrying", "err", err, "published", len(sent), "pending", len(rows)-len(sent), "retry_in", wait)
 			r.sleep(ctx, wait, false)
 			continue
 		}
@@ -214,10 +229,42 @@ func (r *Relay) sleep(ctx context.Context, d time.Duration, wake bool) {
 	}
 }
 
+// markSent marks the published events sent, with the work Dispatch
+// prepares for them in the same transaction.
+func (r *Relay) markSent(ctx context.Context, sent []published) error {
+	slices.SortFunc(sent, func(a, b published) int { return cmp.Compare(a.seq, b.seq) })
+	seqs := make([]int64, len(sent))
+	for i, p := range sent {
+		seqs[i] = p.seq
+	}
+	var write func(*store.Tx) error
+	if r.cfg.Dispatch != nil {
+		msgs := make([]broker.Message, 0, len(sent))
+		for _, p := range sent {
+			if p.msg != nil {
+				msgs = append(msgs, *p.msg)
+			}
+		}
+		var err error
+		if write, err = r.cfg.Dispatch(ctx, msgs); err != nil {
+			return fmt.Errorf("dispatch: %w", err)
+		}
+	}
+	return r.cfg.DB.MarkOutboxSent(ctx, seqs, time.Now(), write)
+}
+
+// published is an event the broker acknowledged; msg is nil for one it
+// refused for good, which is marked sent but not dispatched.
+type published struct {
+	seq int64
+	msg *broker.Message
+}
+
 // publish sends rows, the events of each key one after another and up to
-// Parallel keys at once. It returns the seqs the broker acknowledged; when
-// one fails, the later events of its key are not sent, so order holds.
-func (r *Relay) publish(ctx context.Context, rows []*store.OutboxRow) ([]int64, error) {
+// Parallel keys at once. It returns the events the broker acknowledged;
+// when one fails, the later events of its key are not sent, so order
+// holds.
+func (r *Relay) publish(ctx context.Context, rows []*store.OutboxRow) ([]published, error) {
 	var keys []string
 	byKey := make(map[string][]*store.OutboxRow)
 	for _, row := range rows {
@@ -228,7 +275,7 @@ func (r *Relay) publish(ctx context.Context, rows []*store.OutboxRow) ([]int64, 
 	}
 	var (
 		mu       sync.Mutex
-		sent     = make([]int64, 0, len(rows))
+		sent     = make([]published, 0, len(rows))
 		firstErr error
 		wg       sync.WaitGroup
 		sem      = make(chan struct{}, r.cfg.Parallel)
@@ -238,7 +285,7 @@ func (r *Relay) publish(ctx context.Context, rows []*store.OutboxRow) ([]int64, 
 		wg.Go(func() {
 			defer func() { <-sem }()
 			for _, row := range byKey[k] {
-				err := r.publishOne(ctx, row)
+				msg, err := r.publishOne(ctx, row)
 				mu.Lock()
 				if err != nil {
 					if firstErr == nil {
@@ -247,7 +294,7 @@ func (r *Relay) publish(ctx context.Context, rows []*store.OutboxRow) ([]int64, 
 					mu.Unlock()
 					return
 				}
-				sent = append(sent, row.Seq)
+				sent = append(sent, published{row.Seq, msg})
 				mu.Unlock()
 			}
 		})
@@ -256,8 +303,10 @@ func (r *Relay) publish(ctx context.Context, rows []*store.OutboxRow) ([]int64, 
 	return sent, firstErr
 }
 
-func (r *Relay) publishOne(ctx context.Context, row *store.OutboxRow) error {
-	msg := broker.Message{ID: row.ID, Topic: row.Topic, Key: row.Key, Data: row.Data}
+// publishOne publishes row and returns its message; nil and no error
+// mean the broker refused it for good.
+func (r *Relay) publishOne(ctx context.Context, row *store.OutboxRow) (*broker.Message, error) {
+	msg := &broker.Message{ID: row.ID, Topic: row.Topic, Key: row.Key, Data: row.Data}
 	if row.Headers != "" && row.Headers != "{}" {
 		if err := json.Unmarshal([]byte(row.Headers), &msg.Header); err != nil {
 			r.log.Warn("outbox relay: event headers unreadable; sending without them", "event", row.ID, "err", err)
@@ -275,19 +324,19 @@ func (r *Relay) publishOne(ctx context.Context, row *store.OutboxRow) error {
 				attribute.String("messaging.message.id", row.ID)))
 		defer span.End()
 	}
-	if _, err := r.cfg.Publisher.Publish(pctx, msg); err != nil {
+	if _, err := r.cfg.Publisher.Publish(pctx, *msg); err != nil {
 		r.failures.Inc()
 		if errors.Is(err, broker.ErrInvalid) {
 			// The broker will never take it; keeping it would stop its
 			// record's later events forever.
 			r.log.Error("outbox relay: the broker refuses an event; dropping it", "event", row.ID, "topic", row.Topic, "err", err)
-			return nil
+			return nil, nil
 		}
-		return err
+		return nil, err
 	}
 	r.published.Inc()
 	r.delay.Observe(time.Since(row.Created).Seconds())
-	return nil
+	return msg, nil
 }
 
 // RegisterBacklog exports the events waiting in db's outbox and the age of

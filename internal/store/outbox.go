@@ -92,12 +92,17 @@ func (db *DB) PendingOutbox(ctx context.Context, limit int) ([]*OutboxRow, error
 }
 
 // MarkOutboxSent records that the events with the given seqs were
-// published at now.
-func (db *DB) MarkOutboxSent(ctx context.Context, seqs []int64, now time.Time) error {
+// published at now; also, when not nil, runs in the same transaction.
+func (db *DB) MarkOutboxSent(ctx context.Context, seqs []int64, now time.Time, also func(*Tx) error) error {
 	if len(seqs) == 0 {
 		return nil
 	}
 	return db.Write(ctx, func(tx *Tx) error {
+		if also != nil {
+			if err := also(tx); err != nil {
+				return err
+			}
+		}
 		a := args(tx.Dialect)
 		marks := make([]string, len(seqs))
 		ts := a.Add(Stamp(now))

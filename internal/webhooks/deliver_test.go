@@ -191,8 +191,9 @@ func TestRetries(t *testing.T) {
 	})
 }
 
-// TestRedelivery: an event the broker delivers again adds no second job
-// while the first is pending, and sends nothing again once it succeeded.
+// TestRedelivery: an event dispatched again (the relay publishes again
+// what it could not mark sent) adds no second job while the first is
+// pending, and sends nothing again once it succeeded.
 func TestRedelivery(t *testing.T) {
 	forEngine(t, func(t *testing.T, engine string) {
 		e := newEnv(t, engine, envOptions{allow: loopback}) // no workers: jobs stay pending
@@ -207,14 +208,23 @@ func TestRedelivery(t *testing.T) {
 			t.Fatal(err)
 		}
 		data, _ := json.Marshal(ev)
-		d := broker.Delivery{Message: broker.Message{ID: ev.ID, Topic: outbox.Topic("posts"), Data: data}, Seq: 1, Attempt: 1}
+		msg := broker.Message{ID: ev.ID, Topic: outbox.Topic("posts"), Data: data}
 		ctx := context.Background()
-		for attempt := 1; attempt <= 2; attempt++ {
-			d.Attempt = attempt
-			if err := e.svc.dispatch(ctx, d); err != nil {
+		dispatch := func() {
+			t.Helper()
+			write, err := e.svc.Dispatch(ctx, []broker.Message{msg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if write == nil {
+				t.Fatal("an event an endpoint asks for has nothing to write")
+			}
+			if err := e.db.Write(ctx, write); err != nil {
 				t.Fatal(err)
 			}
 		}
+		dispatch()
+		dispatch()
 		if n := e.pendingJobs(); n != 1 {
 			t.Fatalf("%d delivery jobs after a redelivery, want 1", n)
 		}
@@ -229,10 +239,7 @@ func TestRedelivery(t *testing.T) {
 			e.jobs.Stop(sctx)
 		}()
 		waitFor(t, "the delivery", func() bool { return len(e.jobsIn(jobs.StateCompleted)) == 1 })
-		d.Attempt = 3
-		if err := e.svc.dispatch(ctx, d); err != nil {
-			t.Fatal(err)
-		}
+		dispatch()
 		waitFor(t, "the second job", func() bool { return len(e.jobsIn(jobs.StateCompleted)) == 2 })
 		if r.count() != 1 || len(e.deliveries(ep.ID)) != 1 {
 			t.Errorf("receiver got %d requests, %d logged; want 1", r.count(), len(e.deliveries(ep.ID)))

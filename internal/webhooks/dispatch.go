@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,36 +56,68 @@ type deliverArgs struct {
 // uniqueKey keeps one pending delivery job per endpoint and event.
 func uniqueKey(webhook, event string) string { return "webhook:" + webhook + ":" + event }
 
-// dispatch handles one record event from the broker: it enqueues a
-// delivery job for every enabled endpoint the event matches, all in one
-// transaction. An error asks the broker to deliver the event again; the
-// jobs' unique keys keep that from duplicating deliveries.
-func (s *Service) dispatch(ctx context.Context, d broker.Delivery) error {
-	// Most events meet no endpoint: look before decoding.
+// Dispatch turns record events the broker has acknowledged into delivery
+// jobs: one for every enabled endpoint an event matches. It is the outbox
+// relay's Dispatch: the endpoints are read and matched here, and the
+// returned write enqueues the jobs in the transaction that marks the
+// events sent, so each event's jobs are enqueued once. The jobs' unique
+// keys (endpoint and event) keep an event dispatched again while its job
+// is pending from adding a second one.
+func (s *Service) Dispatch(ctx context.Context, events []broker.Message) (func(*store.Tx) error, error) {
+	// Most writes meet no endpoint: one look for the whole batch.
 	endpoints, err := listEndpoints(store.ReadPrimary(ctx), s.db.Reader(), true)
-	if err != nil {
-		return err
+	if err != nil || len(endpoints) == 0 {
+		return nil, err
 	}
-	if len(endpoints) == 0 {
+	var all []deliverArgs
+	for _, m := range events {
+		if strings.HasPrefix(m.Topic, outbox.TopicPrefix) {
+			all = s.deliveries(ctx, all, endpoints, m)
+		}
+	}
+	if len(all) == 0 {
+		return nil, nil
+	}
+	return func(tx *store.Tx) error {
+		enqueued := 0
+		for _, args := range all {
+			_, err := s.jobs.Enqueue(ctx, tx, JobKind, args, jobs.EnqueueOptions{
+				Queue: s.cfg.Queue, MaxAttempts: s.cfg.MaxAttempts, Timeout: s.jobTimeout(),
+				UniqueKey: uniqueKey(args.Webhook, args.Event), Tags: []string{"webhook:" + args.Webhook},
+			})
+			if errors.Is(err, jobs.ErrDuplicate) {
+				continue // dispatched before, and its job is still pending
+			}
+			if err != nil {
+				return err
+			}
+			enqueued++
+		}
+		tx.AfterCommit(func() { s.m.enqueued.Add(float64(enqueued)) })
 		return nil
-	}
+	}, nil
+}
+
+// deliveries appends to out the delivery of event m to each endpoint it
+// matches. An event that does not read is logged and skipped: delivering
+// it again would not change that.
+func (s *Service) deliveries(ctx context.Context, out []deliverArgs, endpoints []*Endpoint, m broker.Message) []deliverArgs {
 	var ev outbox.Event
-	if err := json.Unmarshal(d.Data, &ev); err != nil || ev.ID == "" {
-		s.log.Warn("webhooks: unreadable event; skipped", "seq", d.Seq, "err", err)
-		return nil
+	if err := json.Unmarshal(m.Data, &ev); err != nil || ev.ID == "" {
+		s.log.Warn("webhooks: unreadable event; skipped", "event", m.ID, "err", err)
+		return out
 	}
 	typ, ok := eventTypes[ev.Op]
 	if !ok {
 		s.log.Warn("webhooks: event of an unknown operation; skipped", "event", ev.ID, "op", ev.Op)
-		return nil
+		return out
 	}
 	rec, err := s.recs.EventRecord(ctx, ev.Collection, ev.Record)
 	if err != nil {
-		if apperr.KindOf(err) == apperr.NotFound {
-			return nil // the collection is gone
+		if apperr.KindOf(err) != apperr.NotFound { // else the collection is gone
+			s.log.Warn("webhooks: event record unreadable; skipped", "event", ev.ID, "collection", ev.Collection, "err", err)
 		}
-		s.log.Warn("webhooks: event record unreadable; skipped", "event", ev.ID, "collection", ev.Collection, "err", err)
-		return nil
+		return out
 	}
 	var targets []*Endpoint
 	for _, e := range endpoints {
@@ -93,51 +126,32 @@ func (s *Service) dispatch(ctx context.Context, d broker.Delivery) error {
 		}
 	}
 	if len(targets) == 0 {
-		return nil
+		return out
 	}
 	recJSON, err := rec.AppendJSON(nil, nil)
 	if err != nil {
 		s.log.Warn("webhooks: event record does not render; skipped", "event", ev.ID, "err", err)
-		return nil
+		return out
 	}
 	payload, err := json.Marshal(Payload{Type: typ, Timestamp: ev.Time.UTC().Format(time.RFC3339Nano),
 		Data: RecordData{Collection: ev.Collection, Record: recJSON}})
 	if err != nil {
-		return err
+		s.log.Warn("webhooks: event payload does not encode; skipped", "event", ev.ID, "err", err)
+		return out
 	}
 	var trace map[string]string
 	for _, h := range []string{"traceparent", "tracestate"} {
-		if v := d.Header[h]; v != "" {
+		if v := m.Header[h]; v != "" {
 			if trace == nil {
 				trace = map[string]string{}
 			}
 			trace[h] = v
 		}
 	}
-	enqueued := 0
-	err = s.db.Write(ctx, func(tx *store.Tx) error {
-		enqueued = 0
-		for _, e := range targets {
-			args := deliverArgs{Webhook: e.ID, Event: ev.ID, Type: typ, Payload: payload, Trace: trace}
-			_, err := s.jobs.Enqueue(ctx, tx, JobKind, args, jobs.EnqueueOptions{
-				Queue: s.cfg.Queue, MaxAttempts: s.cfg.MaxAttempts, Timeout: s.jobTimeout(),
-				UniqueKey: uniqueKey(e.ID, ev.ID), Tags: []string{"webhook:" + e.ID},
-			})
-			if errors.Is(err, jobs.ErrDuplicate) {
-				continue // a redelivered event whose job is still pending
-			}
-			if err != nil {
-				return err
-			}
-			enqueued++
-		}
-		return nil
-	})
-	if err != nil {
-		return err
+	for _, e := range targets {
+		out = append(out, deliverArgs{Webhook: e.ID, Event: ev.ID, Type: typ, Payload: payload, Trace: trace})
 	}
-	s.m.enqueued.Add(float64(enqueued))
-	return nil
+	return out
 }
 
 // jobTimeout bounds a delivery job: the request and the writes around it.

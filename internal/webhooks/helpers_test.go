@@ -122,11 +122,8 @@ func newEnv(t *testing.T, engine string, o envOptions) *env {
 		defer cancel()
 		js.Stop(sctx)
 	})
-	if err := svc.StartWith(ctx, b); err != nil {
-		t.Fatal(err)
-	}
 	relayMu.Lock()
-	relay = outbox.NewRelay(outbox.RelayConfig{DB: db, Publisher: b, Poll: 20 * time.Millisecond})
+	relay = outbox.NewRelay(outbox.RelayConfig{DB: db, Publisher: b, Poll: 20 * time.Millisecond, Dispatch: svc.Dispatch})
 	relayMu.Unlock()
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})

@@ -3,11 +3,10 @@
 // it wants (with an optional filter), and receives every matching change
 // as a signed POST (Standard Webhooks).
 //
-// The path of an event: the outbox relay publishes it to the broker; the
-// consumer group "webhooks" (one node per event) finds the enabled
-// endpoints that match and enqueues one "webhook.deliver" job per
-// endpoint, keyed by endpoint and event so that a redelivered event adds
-// no second job; a worker sends the request, logs the attempt in
+// The path of an event: the outbox relay publishes it to the broker and,
+// in the transaction that marks it sent, Dispatch enqueues one
+// "webhook.deliver" job for each enabled endpoint it matches, keyed by
+// endpoint and event; a worker sends the request, logs the attempt in
 // _webhook_deliveries and fails the job on anything but a 2xx, so the
 // queue retries it with its backoff. An endpoint whose attempts keep
 // failing (DisableAfter in a row) or that answers 410 Gone is disabled,
@@ -23,7 +22,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,7 +29,6 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/strata-dev/strata/internal/apperr"
-	"github.com/strata-dev/strata/internal/broker"
 	"github.com/strata-dev/strata/internal/jobs"
 	"github.com/strata-dev/strata/internal/records"
 	"github.com/strata-dev/strata/internal/store"
@@ -45,19 +42,12 @@ const (
 	pruneKind = "webhook.prune"
 )
 
-// Group is the broker consumer group of the dispatcher.
-const Group = "webhooks"
-
 // Config configures a Service. Zero values take the defaults named beside
 // them.
 type Config struct {
 	DB      *store.DB
 	Records *records.Service
 	Jobs    *jobs.Service
-	// Broker is the broker Start subscribes to. It may be nil when the
-	// service is only used to manage endpoints and deliver jobs (a worker
-	// node), or when the broker is passed to StartWith instead.
-	Broker  broker.Broker
 	Logger  *slog.Logger
 	Metrics prometheus.Registerer
 	// Tracer traces deliveries; nil traces nothing, but the traceparent of
@@ -107,10 +97,6 @@ type Service struct {
 	tracer trace.Tracer
 	// watches caches the compiled filters of endpoints.
 	watches watchCache
-
-	mu  sync.Mutex
-	sub broker.Subscriber
-	end context.CancelFunc
 }
 
 // New creates the service's tables when missing and registers its job
@@ -196,51 +182,10 @@ func newClient(base *http.Client, g *Guard, timeout time.Duration) *http.Client 
 // Guard returns the address guard of the service's deliveries.
 func (s *Service) Guard() *Guard { return s.guard }
 
-// Start subscribes to record events on cfg.Broker, as the consumer group
-// "webhooks": each event goes to one node, which enqueues its deliveries.
-func (s *Service) Start(ctx context.Context) error { return s.StartWith(ctx, s.cfg.Broker) }
-
-// StartWith is Start with the broker given here, for a broker that exists
-// only once the node serves.
-func (s *Service) StartWith(ctx context.Context, b broker.Broker) error {
-	if b == nil {
-		return errors.New("webhooks: no broker to subscribe to")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.sub != nil {
-		return errors.New("webhooks: already started")
-	}
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	sub, err := b.Subscribe(sctx, broker.Subscription{
-		Group:  Group,
-		Topics: []string{"records.>"},
-		Retry:  broker.Backoff{Min: time.Second, Max: time.Minute},
-	}, s.dispatch)
-	if err != nil {
-		cancel()
-		return fmt.Errorf("webhooks: subscribe to record events: %w", err)
-	}
-	s.sub, s.end = sub, cancel
-	s.log.InfoContext(ctx, "webhooks started")
-	return nil
-}
-
-// Stop ends the subscription, waiting for the event being handled, and
-// closes the delivery client's idle connections. Jobs already enqueued
-// are delivered by the job workers. It is safe to call more than once.
-func (s *Service) Stop() error {
-	s.mu.Lock()
-	sub, end := s.sub, s.end
-	s.sub, s.end = nil, nil
-	s.mu.Unlock()
-	var err error
-	if sub != nil {
-		end()
-		err = sub.Close()
-	}
+// Stop closes the delivery client's idle connections. Jobs already
+// enqueued are delivered by the job workers.
+func (s *Service) Stop() {
 	s.client.CloseIdleConnections()
-	return err
 }
 
 func notFound(id string) error {
