@@ -73,10 +73,7 @@ func (w *Writer) Append(ctx context.Context, tx *store.Tx, op string, r *schema.
 	}
 	ev := Event{ID: uuid.Must(uuid.NewV7()).String(), Op: op, Collection: r.Collection.Name, RecordID: r.ID,
 		Record: rec, Time: now().UTC()}
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("outbox: encode event: %w", err)
-	}
+	data := ev.appendJSON(make([]byte, 0, len(rec)+192))
 	headers := "{}"
 	carrier := propagation.MapCarrier{}
 	telemetry.Propagator.Inject(ctx, carrier)
@@ -93,4 +90,26 @@ func (w *Writer) Append(ctx context.Context, tx *store.Tx, op string, r *schema.
 		tx.AfterCommit(w.Notify)
 	}
 	return nil
+}
+
+// appendJSON appends ev as JSON, which decodes to the same Event as
+// json.Marshal's encoding (a third of an event's cost, by reflection).
+func (ev *Event) appendJSON(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = schema.AppendString(b, ev.ID)
+	b = append(b, `,"op":`...)
+	b = schema.AppendString(b, ev.Op)
+	b = append(b, `,"collection":`...)
+	b = schema.AppendString(b, ev.Collection)
+	b = append(b, `,"record_id":`...)
+	b = schema.AppendString(b, ev.RecordID)
+	b = append(b, `,"record":`...)
+	if len(ev.Record) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, ev.Record...)
+	}
+	b = append(b, `,"time":"`...)
+	b = ev.Time.AppendFormat(b, time.RFC3339Nano)
+	return append(b, `"}`...)
 }

@@ -162,6 +162,14 @@ func writeTime(b *bytes.Buffer, t time.Time) {
 	b.WriteByte('"')
 }
 
+// AppendString appends s to b as a JSON string, escaped as records are
+// written.
+func AppendString(b []byte, s string) []byte {
+	buf := bytes.NewBuffer(b)
+	writeJSON(buf, s)
+	return buf.Bytes()
+}
+
 // plain8 reports whether none of the eight bytes in x needs escaping or a
 // closer look: all are ASCII, none is a control character, '"' or '\\'.
 // (Bit tricks from "Bit Twiddling Hacks": a byte below n, a zero byte.)
