@@ -556,11 +556,10 @@ func (a *App) startEvents(ctx context.Context) (stop func(), err error) {
 	a.broker = b
 	a.health.Add("broker", b.Ping)
 	// The relay turns the events it publishes into webhook deliveries in
-	// the transaction that marks them sent.
+	// the transaction that takes them out of the outbox.
 	relay := outbox.NewRelay(outbox.RelayConfig{DB: a.db, Publisher: b, Logger: a.log, Metrics: a.registerer,
-		Tracer:    a.tracing.Tracer("strata/outbox"),
-		Retention: a.cfg.EventRetention,
-		Dispatch:  a.webhooks.Dispatch})
+		Tracer:   a.tracing.Tracer("strata/outbox"),
+		Dispatch: a.webhooks.Dispatch})
 	a.relay.Store(relay)
 	hub := realtime.New(ctx, realtime.Config{Broker: b, Records: a.recs, Logger: a.log, Metrics: a.registerer})
 	a.hub.Store(hub)

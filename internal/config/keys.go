@@ -249,7 +249,7 @@ var keys = []key{
 	},
 	{
 		name: "event_retention", env: "STRATA_EVENT_RETENTION",
-		usage: "how long events stay in the broker for replay, and published ones in the outbox, a `duration`",
+		usage: "how long events stay in the broker for replay, a `duration`",
 		ptr:   func(c *Config) any { return &c.EventRetention },
 		check: func(c *Config) string { return checkPositiveDuration(c.EventRetention) },
 	},

@@ -49,8 +49,6 @@ type RelayConfig struct {
 	Parallel int
 	// PublishTimeout bounds one publish. [5s]
 	PublishTimeout time.Duration
-	// Retention is how long published events stay in the table. [24h]
-	Retention time.Duration
 	// LeaseTTL is how long the relay's lease lasts without renewal; after a
 	// crash another node takes over within it. [10s]
 	LeaseTTL time.Duration
@@ -60,12 +58,12 @@ type RelayConfig struct {
 	// the change that wrote the event.
 	Tracer trace.Tracer
 	// Dispatch, when set, is given the events the broker has just
-	// acknowledged, in the order they were written, before they are
-	// marked sent. The write it returns (nil for none) runs in the
-	// transaction that marks them, so its work is done once for each
-	// event: never for an event left unmarked, which is published and
-	// dispatched again. An error leaves the events unmarked, and the relay
-	// retries after a backoff.
+	// acknowledged, in the order they were written, before they leave the
+	// outbox. The write it returns (nil for none) runs in the transaction
+	// that deletes them, so its work is done once for each event: never
+	// for an event left in the outbox, which is published and dispatched
+	// again. An error leaves the events there, and the relay retries
+	// after a backoff.
 	Dispatch Dispatch
 }
 
@@ -97,7 +95,6 @@ func NewRelay(cfg RelayConfig) *Relay {
 	}
 	setDefault(&cfg.Poll, 100*time.Millisecond)
 	setDefault(&cfg.PublishTimeout, 5*time.Second)
-	setDefault(&cfg.Retention, 24*time.Hour)
 	setDefault(&cfg.LeaseTTL, 10*time.Second)
 	setDefault(&cfg.MaxBackoff, 10*time.Second)
 	if cfg.Batch <= 0 {
@@ -143,7 +140,6 @@ func (r *Relay) Notify() {
 func (r *Relay) Run(ctx context.Context) {
 	var (
 		leaseUntil time.Time
-		lastPrune  time.Time
 		backoff    time.Duration
 	)
 	defer func() {
@@ -167,14 +163,6 @@ func (r *Relay) Run(ctx context.Context) {
 			}
 			leaseUntil = now.Add(r.cfg.LeaseTTL)
 		}
-		if now.Sub(lastPrune) > time.Minute {
-			lastPrune = now
-			if n, err := r.cfg.DB.PruneOutbox(ctx, now.Add(-r.cfg.Retention)); err != nil && ctx.Err() == nil {
-				r.log.Warn("outbox relay: prune", "err", err)
-			} else if n > 0 {
-				r.log.Debug("outbox relay: pruned published events", "count", n)
-			}
-		}
 		rows, err := r.cfg.DB.PendingOutbox(ctx, r.cfg.Batch)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -191,10 +179,10 @@ func (r *Relay) Run(ctx context.Context) {
 		if len(sent) > 0 {
 			// The broker has the events: record it even if ctx ended.
 			mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			merr := r.markSent(mctx, sent)
+			merr := r.retire(mctx, sent)
 			cancel()
 			if merr != nil && err == nil {
-				err = fmt.Errorf("mark sent (the events will be published again): %w", merr)
+				err = fmt.Errorf("delete sent events (they will be published again): %w", merr)
 			}
 		}
 		if err != nil {
@@ -229,9 +217,9 @@ func (r *Relay) sleep(ctx context.Context, d time.Duration, wake bool) {
 	}
 }
 
-// markSent marks the published events sent, with the work Dispatch
+// retire deletes the published events from the outbox, with the work Dispatch
 // prepares for them in the same transaction.
-func (r *Relay) markSent(ctx context.Context, sent []published) error {
+func (r *Relay) retire(ctx context.Context, sent []published) error {
 	slices.SortFunc(sent, func(a, b published) int { return cmp.Compare(a.seq, b.seq) })
 	seqs := make([]int64, len(sent))
 	for i, p := range sent {
@@ -250,11 +238,11 @@ func (r *Relay) markSent(ctx context.Context, sent []published) error {
 			return fmt.Errorf("dispatch: %w", err)
 		}
 	}
-	return r.cfg.DB.MarkOutboxSent(ctx, seqs, time.Now(), write)
+	return r.cfg.DB.OutboxSent(ctx, seqs, write)
 }
 
 // published is an event the broker acknowledged; msg is nil for one it
-// refused for good, which is marked sent but not dispatched.
+// refused for good, which leaves the outbox but is not dispatched.
 type published struct {
 	seq int64
 	msg *broker.Message

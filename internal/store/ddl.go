@@ -153,7 +153,7 @@ func (db *DB) createSystemTables(ctx context.Context) error {
 				return err
 			}
 		}
-		return nil
+		return upgradeOutbox(ctx, tx)
 	})
 }
 
@@ -163,14 +163,27 @@ func addColumn(ctx context.Context, tx *Tx, table, column, ddl string) error {
 		_, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s %s", table, column, ddl))
 		return err
 	}
-	var n int
-	a := args(tx.Dialect)
-	err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM pragma_table_info("+a.Add(table)+") WHERE name = "+a.Add(column), a.Values...).Scan(&n)
-	if err != nil || n > 0 {
+	has, err := hasColumn(ctx, tx, table, column)
+	if err != nil || has {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", table, column, ddl))
 	return err
+}
+
+// hasColumn reports whether table has column.
+func hasColumn(ctx context.Context, tx *Tx, table, column string) (bool, error) {
+	a := args(tx.Dialect)
+	var q string
+	if tx.Dialect == sqldb.Postgres {
+		q = "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = " +
+			a.Add(table) + " AND column_name = " + a.Add(column)
+	} else {
+		q = "SELECT COUNT(*) FROM pragma_table_info(" + a.Add(table) + ") WHERE name = " + a.Add(column)
+	}
+	var n int
+	err := tx.QueryRowContext(ctx, q, a.Values...).Scan(&n)
+	return n > 0, err
 }
 
 // columnType is the SQL type of a field's column.

@@ -13,10 +13,11 @@ import (
 
 // The outbox holds the events of committed changes until the relay has
 // published them: a row is written in the transaction of its change, so
-// there is an event exactly when the change commits. seq orders the rows;
-// rows of one record are ordered because their transactions are (each
-// locks the record). sent stays NULL until the broker has acknowledged the
-// event.
+// there is an event exactly when the change commits, and deleted once the
+// broker has acknowledged it (the broker keeps it for replay). seq orders
+// the rows; rows of one record are ordered because their transactions are
+// (each locks the record). The table holds only the backlog, so reading
+// it in seq order needs no other index.
 
 func outboxDDL(d sqldb.Dialect) []string {
 	seq := "seq INTEGER PRIMARY KEY"
@@ -31,10 +32,7 @@ func outboxDDL(d sqldb.Dialect) []string {
 		msg_key TEXT NOT NULL,
 		data TEXT NOT NULL,
 		headers TEXT NOT NULL,
-		created TEXT NOT NULL,
-		sent TEXT)`,
-		`CREATE INDEX IF NOT EXISTS _outbox_unsent ON _outbox (seq) WHERE sent IS NULL`,
-		`CREATE INDEX IF NOT EXISTS _outbox_sent ON _outbox (sent) WHERE sent IS NOT NULL`,
+		created TEXT NOT NULL)`,
 		`CREATE TABLE IF NOT EXISTS _leases (
 		name TEXT PRIMARY KEY,
 		holder TEXT NOT NULL,
@@ -68,11 +66,32 @@ func InsertOutbox(ctx context.Context, tx *Tx, r *OutboxRow) error {
 	return nil
 }
 
+// upgradeOutbox removes what earlier versions kept of published events:
+// they marked them in a column sent and pruned them a day later. The
+// column stays, unused, so that nodes of the earlier version still work
+// during a rolling upgrade.
+func upgradeOutbox(ctx context.Context, tx *Tx) error {
+	old, err := hasColumn(ctx, tx, "_outbox", "sent")
+	if err != nil || !old {
+		return err
+	}
+	for _, stmt := range []string{
+		`DELETE FROM _outbox WHERE sent IS NOT NULL`,
+		`DROP INDEX IF EXISTS _outbox_unsent`,
+		`DROP INDEX IF EXISTS _outbox_sent`,
+	} {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("upgrade the outbox: %w", err)
+		}
+	}
+	return nil
+}
+
 // PendingOutbox returns up to limit unsent events, oldest first.
 func (db *DB) PendingOutbox(ctx context.Context, limit int) ([]*OutboxRow, error) {
 	a := args(db.dialect)
 	ctx = ReadPrimary(ctx) // a lagging replica would hand out events already sent
-	rows, err := db.readQ.QueryContext(ctx, `SELECT seq, id, topic, msg_key, data, headers, created FROM _outbox WHERE sent IS NULL ORDER BY seq LIMIT `+a.Add(limit), a.Values...)
+	rows, err := db.readQ.QueryContext(ctx, `SELECT seq, id, topic, msg_key, data, headers, created FROM _outbox ORDER BY seq LIMIT `+a.Add(limit), a.Values...)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
@@ -91,9 +110,9 @@ func (db *DB) PendingOutbox(ctx context.Context, limit int) ([]*OutboxRow, error
 	return out, rows.Err()
 }
 
-// MarkOutboxSent records that the events with the given seqs were
-// published at now; also, when not nil, runs in the same transaction.
-func (db *DB) MarkOutboxSent(ctx context.Context, seqs []int64, now time.Time, also func(*Tx) error) error {
+// OutboxSent deletes the events with the given seqs, which the broker
+// has acknowledged; also, when not nil, runs in the same transaction.
+func (db *DB) OutboxSent(ctx context.Context, seqs []int64, also func(*Tx) error) error {
 	if len(seqs) == 0 {
 		return nil
 	}
@@ -105,13 +124,11 @@ func (db *DB) MarkOutboxSent(ctx context.Context, seqs []int64, now time.Time, a
 		}
 		a := args(tx.Dialect)
 		marks := make([]string, len(seqs))
-		ts := a.Add(Stamp(now))
 		for i, s := range seqs {
 			marks[i] = a.Add(s)
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE _outbox SET sent = `+ts+` WHERE seq IN (`+strings.Join(marks, ", ")+`)`, a.Values...)
-		if err != nil {
-			return fmt.Errorf("mark outbox events sent: %w", err)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM _outbox WHERE seq IN (`+strings.Join(marks, ", ")+`)`, a.Values...); err != nil {
+			return fmt.Errorf("delete sent outbox events: %w", err)
 		}
 		return nil
 	})
@@ -122,7 +139,7 @@ func (db *DB) MarkOutboxSent(ctx context.Context, seqs []int64, now time.Time, a
 func (db *DB) OutboxBacklog(ctx context.Context) (int64, time.Time, error) {
 	var n int64
 	var oldest sql.NullString
-	err := db.readQ.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created) FROM _outbox WHERE sent IS NULL`).Scan(&n, &oldest)
+	err := db.readQ.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created) FROM _outbox`).Scan(&n, &oldest)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("outbox backlog: %w", err)
 	}
@@ -131,21 +148,6 @@ func (db *DB) OutboxBacklog(ctx context.Context) (int64, time.Time, error) {
 		t, _ = schema.ParseStoredTime(oldest.String)
 	}
 	return n, t, nil
-}
-
-// PruneOutbox deletes events published before cutoff.
-func (db *DB) PruneOutbox(ctx context.Context, cutoff time.Time) (int64, error) {
-	var n int64
-	err := db.Write(ctx, func(tx *Tx) error {
-		a := args(tx.Dialect)
-		res, err := tx.ExecContext(ctx, `DELETE FROM _outbox WHERE sent IS NOT NULL AND sent < `+a.Add(Stamp(cutoff)), a.Values...)
-		if err != nil {
-			return fmt.Errorf("prune outbox: %w", err)
-		}
-		n, _ = res.RowsAffected()
-		return nil
-	})
-	return n, err
 }
 
 // AcquireLease takes or renews the lease called name for holder until
