@@ -233,7 +233,7 @@ func readFiles(dir, suffix string) ([]namedFile, error) {
 		if e.IsDir() || !strings.HasSuffix(name, suffix) || strings.HasPrefix(name, ".") {
 			continue
 		}
-		if !nameRE.MatchString(name) {
+		if !validName(name) {
 			return nil, fmt.Errorf("%s: the name has characters a backup cannot hold (letters, digits, '.', '_' and '-' only)", filepath.Join(dir, name))
 		}
 		path := filepath.Join(dir, name)

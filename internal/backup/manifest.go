@@ -4,9 +4,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
+
+	"github.com/strata-dev/strata/internal/ascii"
 )
 
 // FormatVersion is the version of the archive layout written by this
@@ -67,9 +68,11 @@ type File struct {
 	SHA256 string `json:"sha256"`
 }
 
-// nameRE matches the base name of a key or migration file: no separators,
-// no leading dot, so never "." or "..".
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}$`)
+var nameFirst, nameRest = ascii.NewSet("A-Za-z0-9_-"), ascii.NewSet("A-Za-z0-9._-")
+
+// validName reports whether s may be the base name of a key or migration
+// file: no separators, no leading dot, so never "." or "..".
+func validName(s string) bool { return ascii.Name(s, nameFirst, nameRest, 1, 255) }
 
 // validPath reports whether p is a path an archive may hold: data.db,
 // postgres.dump, secret, keys/NAME.pem or migrations/NAME.json. Nothing
@@ -80,7 +83,7 @@ func validPath(p string) bool {
 		return true
 	}
 	dir, name, ok := strings.Cut(p, "/")
-	if !ok || !nameRE.MatchString(name) {
+	if !ok || !validName(name) {
 		return false
 	}
 	switch dir {

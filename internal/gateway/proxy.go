@@ -12,7 +12,6 @@ import (
 	"net/http/httptrace"
 	"net/http/httputil"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,8 +24,6 @@ import (
 // errNoUpstream is returned by the round tripper when no upstream is
 // available; the client gets a 503 problem.
 var errNoUpstream = errors.New("no upstream available")
-
-var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 // request is what the gateway knows about one client request while it is
 // proxied; it travels in the request context.
@@ -71,7 +68,7 @@ func streaming(r *http.Request) bool {
 
 func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 	id := r.Header.Get("X-Request-Id")
-	if !requestIDRE.MatchString(id) {
+	if !httpx.ValidRequestID(id) {
 		var b [12]byte
 		rand.Read(b[:])
 		id = hex.EncodeToString(b[:])

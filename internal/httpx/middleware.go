@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"regexp"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/strata-dev/strata/internal/apperr"
+	"github.com/strata-dev/strata/internal/ascii"
 	"github.com/strata-dev/strata/internal/auth"
 	"github.com/strata-dev/strata/internal/ratelimit"
 	"github.com/strata-dev/strata/internal/telemetry"
@@ -29,7 +29,11 @@ import (
 // RequestID returns the id of the request ctx belongs to.
 func RequestID(ctx context.Context) string { return telemetry.RequestID(ctx) }
 
-var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+var requestIDChars = ascii.NewSet("A-Za-z0-9._-")
+
+// ValidRequestID reports whether a client's X-Request-Id may be kept: 1 to
+// 128 letters, digits, '.', '_' or '-'.
+func ValidRequestID(id string) bool { return ascii.Name(id, requestIDChars, requestIDChars, 1, 128) }
 
 // recorder remembers the status and size of a response.
 type recorder struct {
@@ -140,7 +144,7 @@ func Middleware(o Observe, next http.Handler) http.Handler {
 			defer m.inFlight.Dec()
 		}
 		id := r.Header.Get("X-Request-Id")
-		if !requestIDRE.MatchString(id) {
+		if !ValidRequestID(id) {
 			var b [12]byte
 			rand.Read(b[:])
 			id = hex.EncodeToString(b[:])

@@ -32,7 +32,7 @@ func ParseQueues(s string) (map[string]int, error) {
 			return nil, fmt.Errorf("entry %q has no \"=\" between the queue and its workers, as in \"emails=2\"", entry)
 		}
 		name, count = strings.TrimSpace(name), strings.TrimSpace(count)
-		if !nameRE.MatchString(name) {
+		if !validName(name) {
 			return nil, fmt.Errorf("queue name %q is not 1 to 128 letters, digits and _.:- starting with a letter or digit", name)
 		}
 		n, err := strconv.Atoi(count)
@@ -80,7 +80,7 @@ func ParseCron(s string) ([]CronEntry, error) {
 			return nil, fmt.Errorf("entry %q has no \":\" after its name; write \"name: spec kind\", as in \"cleanup: @every 1h cleanup.run\"", entry)
 		}
 		name = strings.TrimSpace(name)
-		if !nameRE.MatchString(name) {
+		if !validName(name) {
 			return nil, fmt.Errorf("schedule name %q is not 1 to 128 letters, digits and _.- starting with a letter or digit", name)
 		}
 		words := strings.Fields(rest)
@@ -92,7 +92,7 @@ func ParseCron(s string) ([]CronEntry, error) {
 		if _, err := ParseSpec(strings.Join(words, " ")); err == nil {
 			return nil, fmt.Errorf("schedule %s: the job kind is missing after the spec %q", name, strings.Join(words, " "))
 		}
-		if !nameRE.MatchString(kind) {
+		if !validName(kind) {
 			return nil, fmt.Errorf("schedule %s: job kind %q is not 1 to 128 letters, digits and _.:- starting with a letter or digit", name, kind)
 		}
 		if _, err := ParseSpec(spec); err != nil {

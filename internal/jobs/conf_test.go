@@ -106,7 +106,7 @@ func FuzzParseQueues(f *testing.F) {
 		}
 		var parts []string
 		for name, n := range m {
-			if !nameRE.MatchString(name) || n < 0 || n > MaxQueueWorkers {
+			if !validName(name) || n < 0 || n > MaxQueueWorkers {
 				t.Fatalf("ParseQueues(%q) accepted %s=%d", s, name, n)
 			}
 			parts = append(parts, name+"="+strconv.Itoa(n))
@@ -132,7 +132,7 @@ func FuzzParseCron(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, e := range entries {
-			if !nameRE.MatchString(e.Name) || !nameRE.MatchString(e.Kind) || seen[e.Name] || strings.Contains(e.Name, ":") {
+			if !validName(e.Name) || !validName(e.Kind) || seen[e.Name] || strings.Contains(e.Name, ":") {
 				t.Fatalf("ParseCron(%q) accepted %+v", s, e)
 			}
 			seen[e.Name] = true

@@ -25,7 +25,7 @@ type schedule struct {
 // missed while no node ran are skipped, not caught up. Jobs are tagged
 // "cron" and "cron:<name>".
 func (s *Service) Schedule(name, spec string, kind string, args any) error {
-	if !nameRE.MatchString(name) {
+	if !validName(name) {
 		return invalid("schedule name %q: use up to 128 letters, digits and _.:-", name)
 	}
 	sp, err := ParseSpec(spec)

@@ -11,7 +11,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-dev/strata/internal/apperr"
+	"github.com/strata-dev/strata/internal/ascii"
 	"github.com/strata-dev/strata/internal/store"
 )
 
@@ -89,7 +89,11 @@ func (c *Config) defaults() {
 // DefaultQueue is the queue of jobs enqueued without one.
 const DefaultQueue = "default"
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+var nameFirst, nameRest = ascii.NewSet("A-Za-z0-9"), ascii.NewSet("A-Za-z0-9_.:-")
+
+// validName reports whether s may name a queue, a kind or a schedule:
+// ^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$.
+func validName(s string) bool { return ascii.Name(s, nameFirst, nameRest, 1, 128) }
 
 // Service enqueues jobs into the database and, once started, works the
 // configured queues.
@@ -121,7 +125,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	cfg.defaults()
 	for q, n := range cfg.Queues {
-		if !nameRE.MatchString(q) || n <= 0 {
+		if !validName(q) || n <= 0 {
 			return nil, fmt.Errorf("jobs: queue %q: need a name of letters, digits, _.:- and at least one worker", q)
 		}
 	}
@@ -160,7 +164,7 @@ func New(cfg Config) (*Service, error) {
 // works a kind registers it, before Start; registering a kind twice
 // panics, as a programming error.
 func (s *Service) Register(kind string, handler WorkFunc) {
-	if !nameRE.MatchString(kind) {
+	if !validName(kind) {
 		panic(fmt.Sprintf("jobs: bad kind %q", kind))
 	}
 	s.mu.Lock()
@@ -253,7 +257,7 @@ func (s *Service) prepare(kind string, args any, opts EnqueueOptions) (*Job, err
 		j.Queue = DefaultQueue
 	}
 	switch {
-	case !nameRE.MatchString(j.Queue):
+	case !validName(j.Queue):
 		return nil, invalid("queue %q: use up to 128 letters, digits and _.:-", j.Queue)
 	case j.Priority < 0 || j.Priority > 100:
 		return nil, invalid("priority %d is outside 0-100", j.Priority)

@@ -10,11 +10,11 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/strata-dev/strata/internal/ascii"
 	"github.com/strata-dev/strata/internal/store"
 )
 
@@ -26,7 +26,12 @@ type File struct {
 	Down []Op   `json:"down"`
 }
 
-var migrationIDRE = regexp.MustCompile(`^[0-9]{20}_[a-z0-9_]{1,100}$`)
+var digits, migrationName = ascii.NewSet("0-9"), ascii.NewSet("a-z0-9_")
+
+// validMigrationID reports whether id is ^[0-9]{20}_[a-z0-9_]{1,100}$.
+func validMigrationID(id string) bool {
+	return len(id) > 21 && digits.All(id[:20]) && id[20] == '_' && ascii.Name(id[21:], migrationName, migrationName, 1, 100)
+}
 
 // MigrationID names a migration made at t: a sortable timestamp with
 // microseconds, then name.
@@ -46,7 +51,7 @@ func ParseFile(data []byte) (File, error) {
 	if dec.More() {
 		return File{}, errors.New("not a migration: data after the JSON object")
 	}
-	if !migrationIDRE.MatchString(f.ID) {
+	if !validMigrationID(f.ID) {
 		return File{}, fmt.Errorf("migration id %q must be 20 digits, an underscore and a name of a-z, 0-9 and _", f.ID)
 	}
 	if len(f.Up) == 0 {

@@ -5,6 +5,7 @@ package schema
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/strata-dev/strata/internal/ascii"
 	"github.com/strata-dev/strata/internal/ratelimit"
 	"net/url"
 	"regexp"
@@ -253,7 +254,11 @@ func (e *ValidationError) err() error {
 	return e
 }
 
-var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+// namePattern is what names of collections, fields, indexes and
+// providers look like.
+const namePattern = `^[a-z][a-z0-9_]{0,62}$`
+
+var nameFirst, nameRest = ascii.NewSet("a-z"), ascii.NewSet("a-z0-9_")
 
 // reserved names may not be used as field names: they are system fields or
 // words the filter language gives a meaning to.
@@ -263,7 +268,7 @@ var reserved = map[string]bool{
 }
 
 // ValidName reports whether s may name a collection or a field.
-func ValidName(s string) bool { return nameRE.MatchString(s) }
+func ValidName(s string) bool { return ascii.Name(s, nameFirst, nameRest, 1, 63) }
 
 // Validate checks a collection definition. lookup resolves the targets of
 // relations; it may be nil when the collection has none. Validate compiles
@@ -271,7 +276,7 @@ func ValidName(s string) bool { return nameRE.MatchString(s) }
 func (c *Collection) Validate(lookup func(string) *Collection) error {
 	var ve ValidationError
 	if !ValidName(c.Name) {
-		ve.add("name", "invalid_name", "collection name %q must match %s", c.Name, nameRE)
+		ve.add("name", "invalid_name", "collection name %q must match %s", c.Name, namePattern)
 	}
 	switch c.Type {
 	case Base, Document, Auth:
@@ -315,7 +320,7 @@ func (c *Collection) Validate(lookup func(string) *Collection) error {
 			ve.add(path, "invalid_value", "only auth collections have sign-in providers")
 		}
 		if !ValidName(p.Name) {
-			ve.add(path+".name", "invalid_name", "provider name %q must match %s", p.Name, nameRE)
+			ve.add(path+".name", "invalid_name", "provider name %q must match %s", p.Name, namePattern)
 		}
 		httpURL := func(s string) bool {
 			u, err := url.Parse(s)
@@ -359,7 +364,7 @@ func (c *Collection) Validate(lookup func(string) *Collection) error {
 			ve.add(path+".fields", "required", "an index needs at least one field")
 		}
 		if ix.Name != "" && !ValidName(ix.Name) {
-			ve.add(path+".name", "invalid_name", "index name %q must match %s", ix.Name, nameRE)
+			ve.add(path+".name", "invalid_name", "index name %q must match %s", ix.Name, namePattern)
 		}
 		for _, name := range ix.Fields {
 			if c.HasFields() && !seen[name] && name != FieldCreated && name != FieldUpdated {
@@ -375,7 +380,7 @@ func (c *Collection) Validate(lookup func(string) *Collection) error {
 
 func validateField(ve *ValidationError, path string, f *Field, c *Collection, lookup func(string) *Collection) {
 	if !ValidName(f.Name) || reserved[f.Name] {
-		ve.add(path+".name", "invalid_name", "field name %q must match %s and not be a reserved word", f.Name, nameRE)
+		ve.add(path+".name", "invalid_name", "field name %q must match %s and not be a reserved word", f.Name, namePattern)
 	}
 	known := false
 	for _, t := range fieldTypes {
