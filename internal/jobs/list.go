@@ -177,13 +177,13 @@ func (s *Service) listQuery(p *ListParams, a *sqldb.Args) (conds []string, keys 
 	}
 	col := func(c string) string { return listAlias + "." + a.Dialect.Quote(c) }
 	if len(p.States) > 0 {
-		conds = append(conds, col("state")+" IN ("+inList(a, p.States)+")")
+		conds = append(conds, sqldb.In(a, col("state"), p.States))
 	}
 	if len(p.Kinds) > 0 {
-		conds = append(conds, col("kind")+" IN ("+inList(a, p.Kinds)+")")
+		conds = append(conds, sqldb.In(a, col("kind"), p.Kinds))
 	}
 	if len(p.Queues) > 0 {
-		conds = append(conds, col("queue")+" IN ("+inList(a, p.Queues)+")")
+		conds = append(conds, sqldb.In(a, col("queue"), p.Queues))
 	}
 	if keys, err = env.Order(sorts); err != nil {
 		return nil, nil, queryErr(err, "sort")

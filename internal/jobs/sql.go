@@ -27,14 +27,6 @@ func parseStamp(s sql.NullString) time.Time {
 func newArgs(d sqldb.Dialect) *sqldb.Args { return &sqldb.Args{Dialect: d} }
 
 // inList adds vals and returns their placeholders, comma-separated.
-func inList[T any](a *sqldb.Args, vals []T) string {
-	marks := make([]string, len(vals))
-	for i, v := range vals {
-		marks[i] = a.Add(v)
-	}
-	return strings.Join(marks, ", ")
-}
-
 type scanner interface{ Scan(dest ...any) error }
 
 func scanJob(r scanner) (*Job, error) {
@@ -132,7 +124,7 @@ func fetchJobs(ctx context.Context, tx *store.Tx, queue string, kinds []string, 
 		`, locked_by = ` + a.Add(worker) + `, lease_until = ` + a.Add(store.Stamp(lease))
 	pick := `SELECT id FROM _jobs WHERE queue = ` + a.Add(queue) +
 		` AND state IN ('available', 'scheduled', 'retryable') AND run_at <= ` + a.Add(store.Stamp(now)) +
-		` AND kind IN (` + inList(a, kinds) + `) ORDER BY priority, run_at, id LIMIT ` + a.Add(n)
+		` AND ` + sqldb.In(a, "kind", kinds) + ` ORDER BY priority, run_at, id LIMIT ` + a.Add(n)
 	var stmt string
 	if tx.Dialect == sqldb.Postgres {
 		stmt = `WITH picked AS (` + pick + ` FOR UPDATE SKIP LOCKED)
@@ -186,7 +178,7 @@ func finishAttempt(ctx context.Context, tx *store.Tx, j *Job, worker string, sta
 func extendLeases(ctx context.Context, tx *store.Tx, worker string, ids []int64, until time.Time) (map[int64]int, error) {
 	a := newArgs(tx.Dialect)
 	stmt := `UPDATE _jobs SET lease_until = ` + a.Add(store.Stamp(until)) + ` WHERE state = 'running' AND locked_by = ` + a.Add(worker) +
-		` AND id IN (` + inList(a, ids) + `) RETURNING id, attempt`
+		` AND ` + sqldb.In(a, "id", ids) + ` RETURNING id, attempt`
 	rows, err := tx.QueryContext(ctx, stmt, a.Values...)
 	if err != nil {
 		return nil, fmt.Errorf("extend job leases: %w", err)

@@ -45,3 +45,25 @@ func (a *Args) Add(v any) string {
 	}
 	return "?"
 }
+
+// In returns the condition that expr is one of vals, adding them to a:
+// expr = ? for one value, expr IN (?, ?, ...) for more. A single value
+// keeps the statement's text the same whatever the value, so a prepared
+// statement cache can serve it; a list would make each length a statement
+// of its own. With no values it gives expr IN ().
+func In[T any](a *Args, expr string, vals []T) string {
+	if len(vals) == 1 {
+		return expr + " = " + a.Add(vals[0])
+	}
+	var b strings.Builder
+	b.WriteString(expr)
+	b.WriteString(" IN (")
+	for i, v := range vals {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(a.Add(v))
+	}
+	b.WriteByte(')')
+	return b.String()
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/strata-dev/strata/internal/schema"
@@ -123,11 +122,7 @@ func (db *DB) OutboxSent(ctx context.Context, seqs []int64, also func(*Tx) error
 			}
 		}
 		a := args(tx.Dialect)
-		marks := make([]string, len(seqs))
-		for i, s := range seqs {
-			marks[i] = a.Add(s)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM _outbox WHERE seq IN (`+strings.Join(marks, ", ")+`)`, a.Values...); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM _outbox WHERE `+sqldb.In(a, "seq", seqs), a.Values...); err != nil {
 			return fmt.Errorf("delete sent outbox events: %w", err)
 		}
 		return nil

@@ -281,11 +281,7 @@ func Exist(ctx context.Context, db Querier, d sqldb.Dialect, c *schema.Collectio
 		return found, nil
 	}
 	a := args(d)
-	ph := make([]string, len(ids))
-	for i, id := range ids {
-		ph[i] = a.Add(id)
-	}
-	stmt := fmt.Sprintf(`SELECT "id" FROM %s WHERE "id" IN (%s)`, d.Quote(c.Name), strings.Join(ph, ", "))
+	stmt := `SELECT "id" FROM ` + d.Quote(c.Name) + ` WHERE ` + sqldb.In(a, `"id"`, ids)
 	rows, err := db.QueryContext(ctx, stmt, a.Values...)
 	if err != nil {
 		return nil, fmt.Errorf("check ids in %s: %w", c.Name, err)
@@ -307,11 +303,7 @@ func GetMany(ctx context.Context, db Querier, c *schema.Collection, ids []string
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	ph := make([]string, len(ids))
-	for i, id := range ids {
-		ph[i] = a.Add(id)
-	}
-	where := `r."id" IN (` + strings.Join(ph, ", ") + ")"
+	where := sqldb.In(a, `r."id"`, ids)
 	if cond != "" {
 		where = "(" + cond + ") AND " + where
 	}

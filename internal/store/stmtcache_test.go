@@ -13,6 +13,9 @@ import (
 	"testing"
 
 	"modernc.org/sqlite"
+
+	"github.com/strata-dev/strata/internal/schema"
+	"github.com/strata-dev/strata/internal/sqldb"
 )
 
 // openCached opens a pool of n SQLite connections whose caches hold size
@@ -465,3 +468,36 @@ func TestStmtCacheDriverConn(t *testing.T) {
 }
 
 func is[T any](v any) bool { _, ok := v.(T); return ok }
+
+// TestExistOneIDCached: checking a single relation, the usual case, runs
+// a statement whose text does not vary, which the cache serves; a list of
+// ids still works, uncached.
+func TestExistOneIDCached(t *testing.T) {
+	ctx := context.Background()
+	conn, err := openCached(t, 8, 1).Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	mustExec(t, conn, `CREATE TABLE "users" ("id" TEXT PRIMARY KEY)`)
+	mustExec(t, conn, `INSERT INTO "users" ("id") VALUES ('a'), ('b')`)
+	users := &schema.Collection{Name: "users"}
+	for _, id := range []string{"a", "b", "c"} {
+		found, err := Exist(ctx, conn, sqldb.SQLite, users, []string{id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found[id] != (id != "c") {
+			t.Errorf("Exist(%s) = %v", id, found)
+		}
+	}
+	found, err := Exist(ctx, conn, sqldb.SQLite, users, []string{"a", "c", "b"})
+	if err != nil || !found["a"] || !found["b"] || found["c"] {
+		t.Errorf("Exist(a, c, b) = %v, %v", found, err)
+	}
+	cacheOf(t, conn, func(c *stmtCacheConn) {
+		if c.hits != 2 {
+			t.Errorf("%d hits for three checks of one id, want 2; cached %q", c.hits, cachedTexts(c))
+		}
+	})
+}
