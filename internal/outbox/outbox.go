@@ -1,9 +1,9 @@
 // Package outbox makes every record change an event that no failure can
 // lose: the change's transaction writes the event into the _outbox table,
 // so an event exists exactly when its change commits, and the Relay
-// publishes the events to the broker, in order for each record, marking
-// each sent only after the broker has acknowledged it. A relay that dies
-// between the ack and the mark publishes the event again on restart with
+// publishes the events to the broker, in order for each record, deleting
+// each only after the broker has acknowledged it. A relay that dies
+// between the ack and the delete publishes the event again on restart with
 // the same id; the broker drops such a copy within its de-duplication
 // window, and consumers de-duplicate by event id beyond it.
 package outbox

@@ -485,7 +485,7 @@ func TestOutboxUpgrade(t *testing.T) {
 
 // TestRelayDispatch: the relay hands published events to Dispatch in the
 // order they were written, and runs the write it returns in the
-// transaction that marks them sent: a failing Dispatch or write leaves the
+// transaction that deletes them: a failing Dispatch or write leaves the
 // events to be published and dispatched again, and in the end each
 // event's write has run exactly once.
 func TestRelayDispatch(t *testing.T) {

@@ -192,8 +192,8 @@ func TestRetries(t *testing.T) {
 }
 
 // TestRedelivery: an event dispatched again (the relay publishes again
-// what it could not mark sent) adds no second job while the first is
-// pending, and sends nothing again once it succeeded.
+// what it could not take out of the outbox) adds no second job while the
+// first is pending, and sends nothing again once it succeeded.
 func TestRedelivery(t *testing.T) {
 	forEngine(t, func(t *testing.T, engine string) {
 		e := newEnv(t, engine, envOptions{allow: loopback}) // no workers: jobs stay pending

@@ -4,7 +4,7 @@
 // as a signed POST (Standard Webhooks).
 //
 // The path of an event: the outbox relay publishes it to the broker and,
-// in the transaction that marks it sent, Dispatch enqueues one
+// in the transaction that deletes it from the outbox, Dispatch enqueues one
 // "webhook.deliver" job for each enabled endpoint it matches, keyed by
 // endpoint and event; a worker sends the request, logs the attempt in
 // _webhook_deliveries and fails the job on anything but a 2xx, so the
