@@ -13,7 +13,6 @@ import (
 	"github.com/strata-dev/strata/internal/outbox"
 	"github.com/strata-dev/strata/internal/records"
 	"github.com/strata-dev/strata/internal/schema"
-	"github.com/strata-dev/strata/internal/storetest"
 )
 
 // countingBroker is a real broker that counts its open subscriptions.
@@ -50,14 +49,7 @@ func (s *countedSub) Close() error {
 // every event it missed, then the live ones, in order.
 func TestHubFollowsOnlyWithClients(t *testing.T) {
 	ctx := context.Background()
-	recs, err := records.New(ctx, records.Options{DB: storetest.Open(t, "sqlite"), Secret: []byte("k")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	posts, err := recs.CreateCollection(ctx, &schema.Collection{Name: "posts", Fields: []*schema.Field{{Name: "title", Type: schema.Text}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs, posts := postsService(t)
 	nb, err := natsbroker.New(ctx, natsbroker.Config{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

@@ -14,8 +14,9 @@ import (
 	"github.com/strata-dev/strata/internal/storetest"
 )
 
-// testHub is a hub without a broker, for the client's queueing.
-func testHub(t *testing.T, buffer int) (*Hub, []*records.Watch, func(title string) *decoded) {
+// postsService returns a records service on SQLite with a collection
+// "posts" of one text field, title.
+func postsService(t *testing.T) (*records.Service, *schema.Collection) {
 	t.Helper()
 	ctx := context.Background()
 	recs, err := records.New(ctx, records.Options{DB: storetest.Open(t, "sqlite"), Secret: []byte("k")})
@@ -26,6 +27,14 @@ func testHub(t *testing.T, buffer int) (*Hub, []*records.Watch, func(title strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	return recs, c
+}
+
+// testHub is a hub without a broker, for the client's queueing.
+func testHub(t *testing.T, buffer int) (*Hub, []*records.Watch, func(title string) *decoded) {
+	t.Helper()
+	ctx := context.Background()
+	recs, c := postsService(t)
 	w, err := recs.Watch(ctx, records.System, "posts", "", `title != "skip"`)
 	if err != nil {
 		t.Fatal(err)
