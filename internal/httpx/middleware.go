@@ -185,7 +185,8 @@ func Middleware(o Observe, next http.Handler) http.Handler {
 			if rec.status == 0 {
 				rec.status = http.StatusOK
 			}
-			elapsed := time.Since(start)
+			end := time.Now()
+			elapsed := end.Sub(start)
 			route := info.Route
 			if route == "" {
 				route = unmatched
@@ -203,15 +204,21 @@ func Middleware(o Observe, next http.Handler) http.Handler {
 				}
 				span.End()
 			}
-			log.LogAttrs(ctx, slog.LevelInfo, "request",
-				slog.String("method", r.Method),
-				slog.String("route", route),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", rec.status),
-				slog.Int64("bytes", rec.size),
-				slog.Duration("duration", elapsed),
-				slog.String("user_id", info.User),
-			)
+			// The line is built here rather than by Logger.LogAttrs, which
+			// would look up the caller for a source no handler writes.
+			if h := log.Handler(); h.Enabled(ctx, slog.LevelInfo) {
+				line := slog.NewRecord(end, slog.LevelInfo, "request", 0)
+				line.AddAttrs(
+					slog.String("method", r.Method),
+					slog.String("route", route),
+					slog.String("path", r.URL.Path),
+					slog.Int("status", rec.status),
+					slog.Int64("bytes", rec.size),
+					slog.Duration("duration", elapsed),
+					slog.String("user_id", info.User),
+				)
+				_ = h.Handle(ctx, line)
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})

@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/term"
@@ -158,10 +159,55 @@ func Redact(s string) string {
 	return s
 }
 
-// mayHoldSecret is a cheap test that lets most strings skip the regexps.
+// mayHoldSecret is a cheap test that lets most strings skip the regexps:
+// false means none of secretValues matches s. It reads s once, looking
+// for what each pattern must contain: "sk_", "eyJ", '@', and "bearer" or
+// "basic" in any case (their tails "earer" and "asic"). A string with a
+// byte outside ASCII goes to the regexps, whose case folding also matches
+// letters such as U+017F (ſ) and U+212A (K).
 func mayHoldSecret(s string) bool {
-	return strings.Contains(s, "sk_") || strings.Contains(s, "eyJ") || strings.Contains(s, "@") ||
-		strings.Contains(s, "earer") || strings.Contains(s, "EARER") || strings.Contains(s, "asic") || strings.Contains(s, "ASIC")
+	for i := 0; i < len(s); i++ {
+		rest := s[i+1:]
+		switch s[i] {
+		case '@':
+			return true
+		case 's':
+			if strings.HasPrefix(rest, "k_") {
+				return true
+			}
+		case 'e':
+			if strings.HasPrefix(rest, "yJ") || foldPrefix(rest, "arer") {
+				return true
+			}
+		case 'E':
+			if foldPrefix(rest, "arer") {
+				return true
+			}
+		case 'a', 'A':
+			if foldPrefix(rest, "sic") {
+				return true
+			}
+		default:
+			if s[i] >= utf8.RuneSelf {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// foldPrefix reports whether s begins with lower, a lower-case ASCII word,
+// in any case.
+func foldPrefix(s, lower string) bool {
+	if len(s) < len(lower) {
+		return false
+	}
+	for i := 0; i < len(lower); i++ {
+		if s[i]|0x20 != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // secretKey reports whether an attribute named k holds a secret.
