@@ -75,7 +75,8 @@ func BenchmarkStoreGet(b *testing.B) {
 func BenchmarkStoreInsert(b *testing.B) {
 	db, c, _ := benchDB(b, 0)
 	ctx := context.Background()
-	var n atomic.Int64
+	var n, commits atomic.Int64
+	db.batch.observe = func(int) { commits.Add(1) }
 	b.ReportAllocs()
 	b.SetParallelism(25)
 	b.ResetTimer()
@@ -91,4 +92,5 @@ func BenchmarkStoreInsert(b *testing.B) {
 			}
 		}
 	})
+	b.ReportMetric(float64(b.N)/float64(max(commits.Load(), 1)), "writes/commit")
 }
