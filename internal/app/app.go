@@ -113,7 +113,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opti
 	}
 	db, err := store.Open(ctx, store.Params{
 		Engine: cfg.Engine(), Path: cfg.SQLitePath(), URL: cfg.DB,
-		Readers: cfg.SQLiteReaders, MaxConns: cfg.PostgresMaxConns, Logger: log,
+		Readers: cfg.SQLiteReaders, MmapSize: cfg.SQLiteMmapBytes(), MaxConns: cfg.PostgresMaxConns, Logger: log,
 		Replicas: cfg.DBReplicaURLs(), ReplicaMaxLag: cfg.ReplicaMaxLag,
 		Metrics: metrics, Tracer: tracing.Tracer("strata/store"),
 	})

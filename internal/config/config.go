@@ -52,6 +52,7 @@ type Config struct {
 	MigrationsDir       string        // "" means Dir/migrations
 	Automigrate         bool          // apply pending migration files at start
 	SQLiteReaders       int           // size of the SQLite read pool
+	SQLiteMmapSize      string        // how much of the SQLite file is read through memory mapping, a size; "0" reads with read calls
 	PostgresMaxConns    int           // 0 means the pgxpool default
 	PasswordMinLength   int           // shortest password users may choose
 	PasswordBlocklist   string        // file of passwords users may not choose
@@ -125,6 +126,7 @@ func Default() Config {
 		MigrationsDir:       "",
 		Automigrate:         true,
 		SQLiteReaders:       4,
+		SQLiteMmapSize:      "256MiB",
 		PostgresMaxConns:    0,
 		PasswordMinLength:   10,
 		RateLimit:           DefaultRateLimit,

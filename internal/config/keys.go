@@ -299,6 +299,13 @@ var keys = []key{
 		check: func(c *Config) string { return checkRange(c.SQLiteReaders, 1, 64) },
 	},
 	{
+		name: "sqlite_mmap_size", env: "STRATA_SQLITE_MMAP_SIZE",
+		usage: "how much of the SQLite file is read through memory mapping instead of read calls, a `size` such as 256MiB " +
+			"(SQLite caps it just under 2GiB); 0 turns mapping off",
+		ptr:   func(c *Config) any { return &c.SQLiteMmapSize },
+		check: func(c *Config) string { return checkMmapSize(c.SQLiteMmapSize) },
+	},
+	{
 		name: "postgres_max_conns", env: "STRATA_POSTGRES_MAX_CONNS",
 		usage: "PostgreSQL pool size, a `number` from 0 to 1000 (0 means the driver's default)",
 		ptr:   func(c *Config) any { return &c.PostgresMaxConns },

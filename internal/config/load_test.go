@@ -126,6 +126,7 @@ func TestLoadEveryKey(t *testing.T) {
 		MigrationsDir:       "/etc/strata/migrations",
 		Automigrate:         false,
 		SQLiteReaders:       8,
+		SQLiteMmapSize:      "0",
 		PostgresMaxConns:    50,
 		PasswordMinLength:   12,
 		PasswordBlocklist:   "/etc/passwd",
@@ -176,6 +177,7 @@ token_ttl = "15m"
 migrations_dir = "/etc/strata/migrations"
 automigrate = false
 sqlite_readers = 8
+sqlite_mmap_size = "0"
 postgres_max_conns = 50
 password_min_length = 12
 password_blocklist = "/etc/passwd"
@@ -205,7 +207,7 @@ cache_flush_interval = "250ms"
 		"STRATA_NATS_URL=nats://n1:4222,nats://n2:4222", "STRATA_EVENT_RETENTION=2h",
 		"STRATA_MAX_BODY_BYTES=1048576", "STRATA_IDEMPOTENCY_TTL=2h", "STRATA_TOKEN_TTL=15m",
 		"STRATA_MIGRATIONS_DIR=/etc/strata/migrations", "STRATA_AUTOMIGRATE=false",
-		"STRATA_SQLITE_READERS=8", "STRATA_POSTGRES_MAX_CONNS=50",
+		"STRATA_SQLITE_READERS=8", "STRATA_SQLITE_MMAP_SIZE=0", "STRATA_POSTGRES_MAX_CONNS=50",
 		"STRATA_SMTP_URL=smtp://mail:pw@relay:587", "STRATA_MAIL_FROM=noreply@example.com", "STRATA_PASSWORD_MIN_LENGTH=12", "STRATA_PASSWORD_BLOCKLIST=/etc/passwd",
 		"STRATA_REDIS_URL=rediss://app:pw@cache:6380/2", "STRATA_RATE_LIMIT=100/min burst 20",
 		"STRATA_RATE_LIMIT_USER=off", "STRATA_RATE_LIMIT_AUTH=5/10s burst 1", "STRATA_RATE_LIMIT_FAIL=closed",
@@ -226,7 +228,7 @@ cache_flush_interval = "250ms"
 		"--nats-url", "nats://n1:4222,nats://n2:4222", "--event-retention", "2h",
 		"--max-body-bytes", "1048576", "--idempotency-ttl", "2h", "--token-ttl", "15m",
 		"--migrations-dir", "/etc/strata/migrations", "--automigrate=false",
-		"--sqlite-readers", "8", "--postgres-max-conns", "50",
+		"--sqlite-readers", "8", "--sqlite-mmap-size", "0", "--postgres-max-conns", "50",
 		"--smtp-url", "smtp://mail:pw@relay:587", "--mail-from", "noreply@example.com", "--password-min-length", "12", "--password-blocklist", "/etc/passwd",
 		"--redis-url", "rediss://app:pw@cache:6380/2", "--rate-limit", "100/min burst 20",
 		"--rate-limit-user", "off", "--rate-limit-auth", "5/10s burst 1", "--rate-limit-fail", "closed",
@@ -337,6 +339,10 @@ func TestLoadErrors(t *testing.T) {
 			want: `config: sqlite_readers 0 is not between 1 and 64 (from STRATA_SQLITE_READERS)`},
 		{name: "sqlite_readers too many", env: []string{"STRATA_SQLITE_READERS=65"},
 			want: `config: sqlite_readers 65 is not between 1 and 64 (from STRATA_SQLITE_READERS)`},
+		{name: "sqlite_mmap_size not a size", env: []string{"STRATA_SQLITE_MMAP_SIZE=lots"},
+			want: `config: sqlite_mmap_size "lots" is not a size such as 256MiB or 0: it does not start with a number (from STRATA_SQLITE_MMAP_SIZE)`},
+		{name: "sqlite_mmap_size too large", file: `sqlite_mmap_size = "2TiB"`,
+			want: `config: sqlite_mmap_size "2TiB" is larger than 1TiB (from FILE)`},
 		{name: "sqlite_readers not an integer", env: []string{"STRATA_SQLITE_READERS=four"},
 			want: `config: sqlite_readers "four" is not an integer (from STRATA_SQLITE_READERS)`},
 		{name: "postgres_max_conns negative", env: []string{"STRATA_POSTGRES_MAX_CONNS=-1"},
@@ -422,11 +428,11 @@ func TestLoadErrors(t *testing.T) {
 
 		// Unknown names and bad syntax.
 		{name: "unknown file key", file: "htpp = \":8090\"\n",
-			want: `config: unknown key "htpp" in FILE (known keys: http, dir, db, db_replicas, replica_max_lag, log_level, log_format, metrics, metrics_http, pprof_http, drain_delay, roles, job_workers, job_queues, cron, gateway_upstreams, gateway_discover_dns, gateway_discover_port, gateway_policy, tls_cert, tls_key, http_redirect, webhook_allow_hosts, webhook_timeout, webhook_disable_after, nats_url, nats_listen, event_retention, shutdown_timeout, max_body_bytes, idempotency_ttl, token_ttl, migrations_dir, automigrate, sqlite_readers, postgres_max_conns, password_min_length, password_blocklist, smtp_url, mail_from, redis_url, rate_limit, rate_limit_user, rate_limit_auth, rate_limit_fail, trusted_proxies, cache, cache_size, cache_flush_interval)`},
+			want: `config: unknown key "htpp" in FILE (known keys: http, dir, db, db_replicas, replica_max_lag, log_level, log_format, metrics, metrics_http, pprof_http, drain_delay, roles, job_workers, job_queues, cron, gateway_upstreams, gateway_discover_dns, gateway_discover_port, gateway_policy, tls_cert, tls_key, http_redirect, webhook_allow_hosts, webhook_timeout, webhook_disable_after, nats_url, nats_listen, event_retention, shutdown_timeout, max_body_bytes, idempotency_ttl, token_ttl, migrations_dir, automigrate, sqlite_readers, sqlite_mmap_size, postgres_max_conns, password_min_length, password_blocklist, smtp_url, mail_from, redis_url, rate_limit, rate_limit_user, rate_limit_auth, rate_limit_fail, trusted_proxies, cache, cache_size, cache_flush_interval)`},
 		{name: "unknown file table", file: "[server]\nhttp = \":8090\"\n",
 			want: `config: unknown key "server" in FILE (known keys: `},
 		{name: "unknown env var", env: []string{"STRATA_HTPP=:8090"},
-			want: `config: unknown environment variable STRATA_HTPP (known: STRATA_CONFIG, STRATA_HTTP, STRATA_DIR, STRATA_DB_URL, STRATA_DB_REPLICAS, STRATA_REPLICA_MAX_LAG, STRATA_LOG_LEVEL, STRATA_LOG_FORMAT, STRATA_METRICS, STRATA_METRICS_HTTP, STRATA_PPROF_HTTP, STRATA_DRAIN_DELAY, STRATA_ROLES, STRATA_JOB_WORKERS, STRATA_JOB_QUEUES, STRATA_CRON, STRATA_GATEWAY_UPSTREAMS, STRATA_GATEWAY_DISCOVER_DNS, STRATA_GATEWAY_DISCOVER_PORT, STRATA_GATEWAY_POLICY, STRATA_TLS_CERT, STRATA_TLS_KEY, STRATA_HTTP_REDIRECT, STRATA_WEBHOOK_ALLOW_HOSTS, STRATA_WEBHOOK_TIMEOUT, STRATA_WEBHOOK_DISABLE_AFTER, STRATA_NATS_URL, STRATA_NATS_LISTEN, STRATA_EVENT_RETENTION, STRATA_SHUTDOWN_TIMEOUT, STRATA_MAX_BODY_BYTES, STRATA_IDEMPOTENCY_TTL, STRATA_TOKEN_TTL, STRATA_MIGRATIONS_DIR, STRATA_AUTOMIGRATE, STRATA_SQLITE_READERS, STRATA_POSTGRES_MAX_CONNS, STRATA_PASSWORD_MIN_LENGTH, STRATA_PASSWORD_BLOCKLIST, STRATA_SMTP_URL, STRATA_MAIL_FROM, STRATA_REDIS_URL, STRATA_RATE_LIMIT, STRATA_RATE_LIMIT_USER, STRATA_RATE_LIMIT_AUTH, STRATA_RATE_LIMIT_FAIL, STRATA_TRUSTED_PROXIES, STRATA_CACHE, STRATA_CACHE_SIZE, STRATA_CACHE_FLUSH_INTERVAL)`},
+			want: `config: unknown environment variable STRATA_HTPP (known: STRATA_CONFIG, STRATA_HTTP, STRATA_DIR, STRATA_DB_URL, STRATA_DB_REPLICAS, STRATA_REPLICA_MAX_LAG, STRATA_LOG_LEVEL, STRATA_LOG_FORMAT, STRATA_METRICS, STRATA_METRICS_HTTP, STRATA_PPROF_HTTP, STRATA_DRAIN_DELAY, STRATA_ROLES, STRATA_JOB_WORKERS, STRATA_JOB_QUEUES, STRATA_CRON, STRATA_GATEWAY_UPSTREAMS, STRATA_GATEWAY_DISCOVER_DNS, STRATA_GATEWAY_DISCOVER_PORT, STRATA_GATEWAY_POLICY, STRATA_TLS_CERT, STRATA_TLS_KEY, STRATA_HTTP_REDIRECT, STRATA_WEBHOOK_ALLOW_HOSTS, STRATA_WEBHOOK_TIMEOUT, STRATA_WEBHOOK_DISABLE_AFTER, STRATA_NATS_URL, STRATA_NATS_LISTEN, STRATA_EVENT_RETENTION, STRATA_SHUTDOWN_TIMEOUT, STRATA_MAX_BODY_BYTES, STRATA_IDEMPOTENCY_TTL, STRATA_TOKEN_TTL, STRATA_MIGRATIONS_DIR, STRATA_AUTOMIGRATE, STRATA_SQLITE_READERS, STRATA_SQLITE_MMAP_SIZE, STRATA_POSTGRES_MAX_CONNS, STRATA_PASSWORD_MIN_LENGTH, STRATA_PASSWORD_BLOCKLIST, STRATA_SMTP_URL, STRATA_MAIL_FROM, STRATA_REDIS_URL, STRATA_RATE_LIMIT, STRATA_RATE_LIMIT_USER, STRATA_RATE_LIMIT_AUTH, STRATA_RATE_LIMIT_FAIL, STRATA_TRUSTED_PROXIES, STRATA_CACHE, STRATA_CACHE_SIZE, STRATA_CACHE_FLUSH_INTERVAL)`},
 		{name: "env name of the db key is STRATA_DB_URL", env: []string{"STRATA_DB=x.db"},
 			want: `config: unknown environment variable STRATA_DB (known: `},
 		{name: "bad TOML names the line", file: "log_level = \"debug\"\nhttp = 127.0.0.1:8090\n",

@@ -72,6 +72,27 @@ func checkCacheSize(s string) string {
 	return ""
 }
 
+// maxMmapSize bounds sqlite_mmap_size; SQLite itself maps at most
+// 0x7fff0000 bytes and takes a larger value as that.
+const maxMmapSize = 1 << 40
+
+func checkMmapSize(s string) string {
+	n, err := ParseSize(s)
+	if err != nil {
+		return "is not a size such as 256MiB or 0: it " + err.Error()
+	}
+	if n > maxMmapSize {
+		return "is larger than 1TiB"
+	}
+	return ""
+}
+
+// SQLiteMmapBytes returns sqlite_mmap_size in bytes. c must be valid.
+func (c Config) SQLiteMmapBytes() int64 {
+	n, _ := ParseSize(c.SQLiteMmapSize)
+	return int64(n)
+}
+
 // CacheBytes returns cache_size in bytes. c must be valid.
 func (c Config) CacheBytes() uint64 {
 	n, _ := ParseSize(c.CacheSize)

@@ -49,6 +49,10 @@ type Params struct {
 	URL string
 	// Readers is the size of the SQLite reader pool.
 	Readers int
+	// MmapSize is how many bytes of the SQLite file its connections read
+	// through a memory mapping (PRAGMA mmap_size) rather than copying
+	// each page with a read call; 0 maps nothing.
+	MmapSize int64
 	// MaxConns caps the PostgreSQL pool, and each replica's; 0 keeps
 	// pgxpool's default.
 	MaxConns int

@@ -62,7 +62,7 @@ func Params(t testing.TB, engine string) store.Params {
 	t.Helper()
 	switch engine {
 	case "sqlite":
-		return store.Params{Engine: "sqlite", Path: filepath.Join(t.TempDir(), "data.db"), Readers: 4}
+		return store.Params{Engine: "sqlite", Path: filepath.Join(t.TempDir(), "data.db"), Readers: 4, MmapSize: 256 << 20}
 	case "postgres":
 		return store.Params{Engine: "postgres", URL: Schema(t)}
 	}

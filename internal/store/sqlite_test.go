@@ -1,0 +1,52 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+)
+
+// TestSQLiteMmap: the writer and every reader map as much of the file as
+// Params.MmapSize says, and none of it when it is 0.
+func TestSQLiteMmap(t *testing.T) {
+	ctx := context.Background()
+	for _, size := range []int64{0, 64 << 20} {
+		db, err := Open(ctx, Params{Engine: "sqlite", Path: filepath.Join(t.TempDir(), "d.db"), Readers: 2, MmapSize: size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Hold both readers at once so that each answers.
+		var conns []*sql.Conn
+		for range 2 {
+			c, err := db.reader.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+		for i, c := range conns {
+			var got int64
+			if err := c.QueryRowContext(ctx, "PRAGMA mmap_size").Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != size {
+				t.Errorf("MmapSize %d: reader %d maps %d bytes", size, i, got)
+			}
+			c.Close()
+		}
+		if err := db.Write(ctx, func(tx *Tx) error {
+			var got int64
+			if err := tx.QueryRowContext(ctx, "PRAGMA mmap_size").Scan(&got); err != nil {
+				return err
+			}
+			if got != size {
+				t.Errorf("MmapSize %d: the writer maps %d bytes", size, got)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+	}
+}
