@@ -409,7 +409,7 @@ func (a *API) createRecord(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Location", "/api/v1/collections/"+name+"/records/"+res.Record.ID)
-	w.Header().Set("ETag", records.ETag(res.Record))
+	w.Header().Set("ETag", records.ETagOf(out))
 	httpx.RawJSON(w, http.StatusCreated, out)
 	return nil
 }
@@ -446,7 +446,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, replace bool) error
 	if err != nil {
 		return err
 	}
-	w.Header().Set("ETag", records.ETag(rec))
+	w.Header().Set("ETag", records.ETagOf(out))
 	httpx.RawJSON(w, http.StatusOK, out)
 	return nil
 }

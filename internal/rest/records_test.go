@@ -85,6 +85,9 @@ func TestRecordCRUD(t *testing.T) {
 		if pj["updated"] == created["updated"] && pj["updated"] == nil {
 			t.Errorf("updated not set")
 		}
+		if tag := e.request("GET", "/api/v1/collections/posts/records/"+id, nil).status(200).Header().Get("ETag"); tag != patched.Header().Get("ETag") || tag == etag {
+			t.Errorf("ETag on view %q, on patch %q, before %q", tag, patched.Header().Get("ETag"), etag)
+		}
 		e.request("DELETE", "/api/v1/collections/posts/records/"+id, nil, "If-Match", etag).problem(412)
 
 		// PUT replaces: fields left out become null (or their default).
