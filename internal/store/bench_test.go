@@ -13,7 +13,7 @@ import (
 
 // benchDB opens a SQLite database with a posts table holding n records and
 // returns the collection and the records' ids.
-func benchDB(b *testing.B, n int) (*DB, *schema.Collection, []string) {
+func benchDB(b testing.TB, n int) (*DB, *schema.Collection, []string) {
 	b.Helper()
 	ctx := context.Background()
 	db, err := Open(ctx, Params{Engine: "sqlite", Path: filepath.Join(b.TempDir(), "d.db"), Readers: 4})

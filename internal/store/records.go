@@ -190,7 +190,10 @@ func GetRecordIf(ctx context.Context, q Querier, c *schema.Collection, id, cond 
 	if lock {
 		stmt += forUpdate(d)
 	}
-	rows, err := q.QueryContext(ctx, stmt, a.Values...)
+	// One row by its key is read at once: watching ctx to interrupt it
+	// would cost more than the read (the SQLite driver starts a goroutine
+	// per statement whose context can be cancelled).
+	rows, err := q.QueryContext(context.WithoutCancel(ctx), stmt, a.Values...)
 	if err != nil {
 		return nil, fmt.Errorf("get from %s: %w", c.Name, err)
 	}

@@ -50,3 +50,16 @@ func TestSQLiteMmap(t *testing.T) {
 		db.Close()
 	}
 }
+
+// TestGetIgnoresCancel: a read of one record by id does not watch its
+// context (the watch cost more than the read), so it answers even when
+// the context has ended.
+func TestGetIgnoresCancel(t *testing.T) {
+	db, c, ids := benchDB(t, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r, err := GetRecordIf(ctx, db.Reader(), c, ids[1], "", args(db.Dialect()), false)
+	if err != nil || r.ID != ids[1] {
+		t.Fatalf("GetRecordIf with an ended context = %v, %v", r, err)
+	}
+}
