@@ -3,6 +3,8 @@
 package sqldb
 
 import (
+	"encoding/json"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -46,24 +48,39 @@ func (a *Args) Add(v any) string {
 	return "?"
 }
 
-// In returns the condition that expr is one of vals, adding them to a:
-// expr = ? for one value, expr IN (?, ?, ...) for more. A single value
-// keeps the statement's text the same whatever the value, so a prepared
-// statement cache can serve it; a list would make each length a statement
-// of its own. With no values it gives expr IN ().
-func In[T any](a *Args, expr string, vals []T) string {
+// In returns the condition that expr is one of vals, adding them to a
+// as one bound value whatever their number: expr = ? for one value, and
+// for a list expr = ANY($n) with an array on PostgreSQL, expr IN (SELECT
+// value FROM json_each(?)) with a JSON array on SQLite. The statement's
+// text stays the same whatever the values and their number, so a prepared
+// statement cache serves it; a list of placeholders, IN (?, ?, ...), made
+// each length a statement of its own, parsed and planned again. No values
+// select nothing.
+func In[T ~string | ~int64](a *Args, expr string, vals []T) string {
 	if len(vals) == 1 {
 		return expr + " = " + a.Add(vals[0])
 	}
-	var b strings.Builder
-	b.WriteString(expr)
-	b.WriteString(" IN (")
-	for i, v := range vals {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(a.Add(v))
+	list := listValue(vals)
+	if a.Dialect == Postgres {
+		return expr + " = ANY(" + a.Add(list) + ")"
 	}
-	b.WriteByte(')')
-	return b.String()
+	b, _ := json.Marshal(list) // a []int64 or []string always encodes
+	return expr + " IN (SELECT value FROM json_each(" + a.Add(string(b)) + "))"
+}
+
+// listValue returns vals as a []int64 or a []string, which the drivers
+// bind as arrays and encoding/json writes as numbers or strings.
+func listValue[T ~string | ~int64](vals []T) any {
+	if reflect.TypeFor[T]().Kind() == reflect.Int64 {
+		out := make([]int64, len(vals))
+		for i, v := range vals {
+			out[i] = reflect.ValueOf(v).Int()
+		}
+		return out
+	}
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = reflect.ValueOf(v).String()
+	}
+	return out
 }

@@ -1,6 +1,10 @@
 package sqldb
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
 
 func TestIn(t *testing.T) {
 	for _, tt := range []struct {
@@ -9,17 +13,27 @@ func TestIn(t *testing.T) {
 		want string
 	}{
 		{SQLite, []string{"a"}, `"id" = ?`},
-		{SQLite, []string{"a", "b", "c"}, `"id" IN (?, ?, ?)`},
+		{SQLite, []string{"a", "b", "c"}, `"id" IN (SELECT value FROM json_each(?))`},
 		{Postgres, []string{"a"}, `"id" = $2`},
-		{Postgres, []string{"a", "b"}, `"id" IN ($2, $3)`},
+		{Postgres, []string{"a", "b"}, `"id" = ANY($2)`},
 	} {
 		a := &Args{Dialect: tt.d}
 		a.Add("first")
 		if got := In(a, `"id"`, tt.vals); got != tt.want {
 			t.Errorf("%s %v: %s, want %s", tt.d, tt.vals, got, tt.want)
 		}
-		if len(a.Values) != 1+len(tt.vals) || a.Values[1] != tt.vals[0] {
-			t.Errorf("%s %v: values %v", tt.d, tt.vals, a.Values)
+		if len(a.Values) != 2 {
+			t.Fatalf("%s %v: values %v", tt.d, tt.vals, a.Values)
+		}
+		var want any = tt.vals[0]
+		if len(tt.vals) > 1 {
+			want = fmt.Sprint(tt.vals)
+			if tt.d == SQLite {
+				want = `["` + strings.Join(tt.vals, `","`) + `"]`
+			}
+		}
+		if got := fmt.Sprint(a.Values[1]); got != fmt.Sprint(want) {
+			t.Errorf("%s %v: bound %s, want %s", tt.d, tt.vals, got, want)
 		}
 	}
 }
