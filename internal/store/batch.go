@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strconv"
 	"sync"
 	"time"
 
@@ -20,6 +19,16 @@ import (
 // fails is rolled back to its savepoint and leaves the others alone; a
 // write is answered only after the commit that holds it, so acknowledged
 // writes are as durable as with one transaction each.
+
+// The statements around each write of a batch. Every write's savepoint is
+// released (after a rollback to it, if the write failed) before the next
+// begins, so one name serves them all, and the statement cache keeps
+// these three prepared (see cacheable).
+const (
+	savepoint  = "SAVEPOINT w"
+	rollbackTo = "ROLLBACK TO w"
+	release    = "RELEASE w"
+)
 
 // maxBatch bounds how many writes share one commit.
 const maxBatch = 128
@@ -142,8 +151,7 @@ func (b *batcher) commit(batch []*writeReq) {
 			errs[i] = err
 			continue
 		}
-		sp := "w" + strconv.Itoa(i)
-		if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
+		if _, err := sqlTx.ExecContext(ctx, savepoint); err != nil {
 			_ = sqlTx.Rollback()
 			fail(fmt.Errorf("store: savepoint: %w", err))
 			return
@@ -151,10 +159,10 @@ func (b *batcher) commit(batch []*writeReq) {
 		tx := &Tx{Tx: sqlTx, Dialect: sqliteDialect, batched: true, obs: b.obs}
 		errs[i] = run(r.fn, tx)
 		if errs[i] != nil {
-			_, err = sqlTx.ExecContext(ctx, "ROLLBACK TO "+sp)
+			_, err = sqlTx.ExecContext(ctx, rollbackTo)
 		}
 		if err == nil {
-			_, err = sqlTx.ExecContext(ctx, "RELEASE "+sp)
+			_, err = sqlTx.ExecContext(ctx, release)
 		}
 		if err != nil {
 			_ = sqlTx.Rollback()

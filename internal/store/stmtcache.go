@@ -31,8 +31,9 @@ import (
 //     a statement of its own, prepared and finalized as without the cache.
 //
 // What is cached: statements that begin with SELECT, WITH, INSERT, UPDATE or
-// DELETE. Transaction control (BEGIN, SAVEPOINT, RELEASE, ROLLBACK TO,
-// COMMIT), DDL (CREATE, ALTER, DROP) and PRAGMA run uncached. Statements
+// DELETE, and the three savepoint statements group commit runs around
+// every write (batch.go). Other transaction control (BEGIN, COMMIT, other
+// savepoints), DDL (CREATE, ALTER, DROP) and PRAGMA run uncached. Statements
 // with a list of bind parameters (IN (?, ?, ...)) vary in length with the
 // list and would only churn the cache, so they are not cached either, nor
 // are statements with more than stmtCacheMaxArgs parameters.
@@ -56,7 +57,7 @@ func cacheable(query string, nargs int) bool {
 	switch opOf(query) {
 	case opSelect, opInsert, opUpdate, opDelete:
 	default:
-		return false
+		return query == savepoint || query == rollbackTo || query == release
 	}
 	return nargs <= stmtCacheMaxArgs && !strings.Contains(query, "IN (?") && !strings.Contains(query, "in (?")
 }
