@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -300,5 +301,62 @@ func BenchmarkAppendJSON(b *testing.B) {
 func BenchmarkParseStoredTime(b *testing.B) {
 	for b.Loop() {
 		ParseStoredTime("2026-11-23T18:00:00.123Z")
+	}
+}
+
+// TestAppendJSONExpand: expanded relations (a record, none, a list) and
+// JSON objects written by encodeValue decode to what encoding/json wrote.
+func TestAppendJSONExpand(t *testing.T) {
+	c := &Collection{Name: "posts", Type: Base, Fields: []*Field{{Name: "title", Type: Text}, {Name: "views", Type: Number}}}
+	at := time.Date(2026, 11, 23, 18, 0, 0, 5e6, time.UTC)
+	rec := func(id, title string) *Record {
+		return &Record{Collection: c, ID: id, Created: at, Updated: at, Values: Values{"title": title, "views": 1.5}}
+	}
+	expand := map[string]any{
+		"author": rec("a1", `Ann <&> "quoted"`), "none": nil,
+		"tags": []*Record{rec("t1", "x"), rec("t2", "y\u2028")}, "empty": []*Record{},
+		"meta": map[string]any{"b": 1.0, "a": []any{"x", true}, "c": map[string]any{}},
+	}
+	r := rec("p1", "post")
+	got, err := r.AppendJSON(nil, nil, KV{Key: "expand", Value: expand})
+	if err != nil {
+		t.Fatal(err)
+	}
+	std, err := json.Marshal(expand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := r.AppendJSON(nil, nil)
+	want := append(append(base[:len(base)-1:len(base)-1], `,"expand":`...), append(std, '}')...)
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("invalid JSON %s: %v", got, err)
+	}
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if !bytes.Contains(got, []byte(`"expand":{"author":{"id":"a1"`)) || !bytes.Contains(got, []byte(`"empty":[],"meta":{"a":["x",true],"b":1,"c":{}},"none":null,"tags":[{"id":"t1"`)) {
+		t.Errorf("keys not in order or values misplaced: %s", got)
+	}
+}
+
+// BenchmarkAppendJSONExpand renders a post with its author expanded, as a
+// list with expand=author renders each of its items.
+func BenchmarkAppendJSONExpand(b *testing.B) {
+	c := &Collection{Name: "posts", Type: Base, Fields: []*Field{{Name: "title", Type: Text}, {Name: "views", Type: Number}}}
+	users := &Collection{Name: "users", Type: Base, Fields: []*Field{{Name: "name", Type: Text}, {Name: "email", Type: Text}}}
+	at := time.Date(2026, 11, 23, 18, 0, 0, 123e6, time.UTC)
+	r := &Record{Collection: c, ID: "01a209bf-9feb-713b-8648-9a101aa03bd0", Created: at, Updated: at,
+		Values: Values{"title": "Bench post lorem ipsum dolor", "views": 512.0}}
+	author := &Record{Collection: users, ID: "01a209bf-9feb-713b-8648-9a101aa03bd1", Created: at, Updated: at,
+		Values: Values{"name": "Ann Example", "email": "ann@example.com"}}
+	extra := KV{Key: "expand", Value: map[string]any{"author": author}}
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, _ = r.AppendJSON(buf[:0], nil, extra)
 	}
 }
