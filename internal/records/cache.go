@@ -236,7 +236,7 @@ func (s *Service) cached(c *schema.Collection) bool {
 
 // cachedRecord returns the record with the id, from the cache or, on a
 // miss, from the database without any rule. c must be cached.
-func (s *Service) cachedRecord(ctx context.Context, c *schema.Collection, id string) (*schema.Record, error) {
+func (s *Service) cachedRecord(ctx context.Context, c *schema.Collection, id string) (*schema.Record, []byte, error) {
 	loaded := false
 	ctx, end := s.cacheSpan(ctx, "cache view", c)
 	defer func() { end(!loaded) }()
@@ -253,7 +253,7 @@ func (s *Service) cachedRecord(ctx context.Context, c *schema.Collection, id str
 			return r.AppendInternalJSON(nil)
 		})
 	if err != nil {
-		return nil, storeErr(err, c)
+		return nil, nil, storeErr(err, c)
 	}
 	s.rc.count(c, !loaded)
 	return s.rc.decoded.decode(c, key, b)
@@ -265,28 +265,28 @@ var errUncached = errors.New("records: not answered from the cache")
 // getCached is Get from the cache: the record, if the view rule lets the
 // caller see it. It returns errUncached when the rule cannot be checked
 // in memory; the database then decides.
-func (s *Service) getCached(ctx context.Context, c *schema.Collection, caller *Caller, id string) (*schema.Record, error) {
+func (s *Service) getCached(ctx context.Context, c *schema.Collection, caller *Caller, id string) (*schema.Record, []byte, error) {
 	rule, err := ruleFor(c, caller, "view")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	r, err := s.cachedRecord(ctx, c, id)
+	r, pub, err := s.cachedRecord(ctx, c, id)
 	if err != nil || rule == "" {
-		return r, err
+		return r, pub, err
 	}
 	e, err := s.parsedRule(rule)
 	if err != nil {
-		return nil, errUncached
+		return nil, nil, errUncached
 	}
 	env := &query.Env{Dialect: s.db.Dialect(), Collection: c, Alias: store.Alias, Lookup: s.lookup, Request: caller.Request}
 	ok, err := env.Eval(ctx, e, r, s.fetch)
 	if err != nil {
-		return nil, errUncached
+		return nil, nil, errUncached
 	}
 	if !ok {
-		return nil, storeErr(store.ErrNotFound, c)
+		return nil, nil, storeErr(store.ErrNotFound, c)
 	}
-	return r, nil
+	return r, pub, nil
 }
 
 // listKey returns the cache key of a list for caller, whose list rule is
@@ -447,7 +447,7 @@ func (s *Service) changed(ctx context.Context, c *schema.Collection, id string, 
 		// Read back rather than cache the value written: a later writer
 		// may already have committed, and the load is stamped before it
 		// reads, so it can never put an older value over a newer one.
-		if _, err := s.cachedRecord(ctx, c, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if _, _, err := s.cachedRecord(ctx, c, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.rc.log.Debug("cache: refill after write", "collection", c.Name, "id", id, "err", err)
 		}
 	}

@@ -599,3 +599,47 @@ func TestCachedViewsAreTheCallers(t *testing.T) {
 		}
 	})
 }
+
+// TestCachedViewJSON: a cached view hands out the record's JSON as
+// AppendJSON writes it, at a miss and at hits, follows a change, and hands
+// out none for a write-back collection, whose views add pending
+// increments.
+func TestCachedViewJSON(t *testing.T) {
+	forEngineAndCache(t, func(t *testing.T, engine, adapter string) {
+		ctx := context.Background()
+		n := newNode(t, storetest.Open(t, engine), openCache(t, adapter))
+		mustCollection(t, n.Service, postsCollection(schema.CacheAside))
+		r := mustCreate(t, n.Service, ctx, "posts", map[string]json.RawMessage{"title": raw("one"), "views": raw(1)})
+		anon := anonymous(ctx)
+		check := func(views float64) {
+			t.Helper()
+			got, body, err := n.GetJSON(anon, "posts", r.ID)
+			if err != nil || got.Values["views"] != views {
+				t.Fatalf("GetJSON: %+v, %v", got, err)
+			}
+			want, _ := got.AppendJSON(nil, nil)
+			if string(body) != string(want) {
+				t.Fatalf("JSON %s, the record's %s", body, want)
+			}
+		}
+		for range 3 {
+			check(1)
+		}
+		if _, err := n.Update(ctx, "posts", r.ID, map[string]json.RawMessage{"views": raw(2)}, false, records.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			check(2)
+		}
+
+		wb := postsCollection(schema.CacheWriteBack)
+		wb.Name, wb.Cache.Counters = "counted", []string{"views"}
+		mustCollection(t, n.Service, wb)
+		c := mustCreate(t, n.Service, ctx, "counted", map[string]json.RawMessage{"title": raw("c"), "views": raw(1)})
+		for range 2 {
+			if _, body, err := n.GetJSON(anon, "counted", c.ID); err != nil || body != nil {
+				t.Fatalf("write-back view: JSON %s, %v", body, err)
+			}
+		}
+	})
+}

@@ -125,7 +125,8 @@ func (s *Service) Increment(ctx context.Context, name, id string, body map[strin
 // current reads a record without rules: from the cache when c is cached.
 func (s *Service) current(ctx context.Context, c *schema.Collection, id string) (*schema.Record, error) {
 	if s.cached(c) {
-		return s.cachedRecord(ctx, c, id)
+		r, _, err := s.cachedRecord(ctx, c, id)
+		return r, err
 	}
 	r, err := store.GetRecordIf(store.ReadPrimary(ctx), s.db.Reader(), c, id, "", &sqldb.Args{Dialect: s.db.Dialect()}, false)
 	return r, storeErr(err, c)

@@ -139,12 +139,20 @@ func (s *Service) replay(ctx context.Context, scope string, o WriteOptions) (*Cr
 
 // Get returns the record with the id.
 func (s *Service) Get(ctx context.Context, name, id string) (*schema.Record, error) {
+	r, _, err := s.GetJSON(ctx, name, id)
+	return r, err
+}
+
+// GetJSON is Get, and also returns the record's JSON as AppendJSON(nil,
+// nil) would write it when a cached view had it at hand (nil otherwise).
+// The JSON is shared: the caller must not modify it.
+func (s *Service) GetJSON(ctx context.Context, name, id string) (*schema.Record, []byte, error) {
 	c, err := s.Collection(ctx, name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !schema.ValidID(id) {
-		return nil, apperr.New(apperr.NotFound, "record not found in %s", name)
+		return nil, nil, apperr.New(apperr.NotFound, "record not found in %s", name)
 	}
 	caller := callerOf(ctx)
 	if c.CachePolicy() == schema.CacheWriteBack {
@@ -152,23 +160,23 @@ func (s *Service) Get(ctx context.Context, name, id string) (*schema.Record, err
 		defer s.ctr.rw.RUnlock()
 	}
 	if s.cached(c) {
-		r, err := s.getCached(ctx, c, caller, id)
+		r, pub, err := s.getCached(ctx, c, caller, id)
 		if !errors.Is(err, errUncached) {
-			s.addPending(r)
-			return r, err
+			s.addPending(r) // nothing to add, and no JSON, unless write-back
+			return r, pub, err
 		}
 	}
 	args := &sqldb.Args{Dialect: s.db.Dialect()}
 	rule, err := s.ruleSQL(c, caller, "view", args)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r, err := store.GetRecordIf(ctx, s.db.Reader(), c, id, rule, args, false)
 	if err != nil {
-		return nil, storeErr(err, c)
+		return nil, nil, storeErr(err, c)
 	}
 	s.addPending(r)
-	return r, nil
+	return r, nil, nil
 }
 
 // Update changes the record with the id: a partial update that keeps the

@@ -340,13 +340,14 @@ func (a *API) getRecord(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rec, err := a.recs.Get(r.Context(), name, r.PathValue("id"))
+	rec, full, err := a.recs.GetJSON(r.Context(), name, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	full, err := rec.AppendJSON(nil, nil)
-	if err != nil {
-		return err
+	if full == nil {
+		if full, err = rec.AppendJSON(nil, nil); err != nil {
+			return err
+		}
 	}
 	etag := records.ETagOf(full)
 	w.Header().Set("ETag", etag)
