@@ -199,17 +199,30 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	ds := newDataset(cfg.Users, cfg.Records, cfg.Members, cfg.Seed)
+	var lives []*live
+	defer func() {
+		for _, lv := range lives {
+			lv.finish(context.WithoutCancel(ctx), cfg)
+		}
+	}()
 	for _, t := range ts {
 		if t.name == "strata-postgres" {
 			t.version += ", " + pg.version
 		}
-		tr, results, fails := runTarget(ctx, cfg, t, ds, filepath.Join(tmp, t.name), cpu, logf)
-		rep.Targets = append(rep.Targets, tr)
-		rep.Results = append(rep.Results, results...)
-		rep.Failures = append(rep.Failures, fails...)
+		lives = append(lives, prepareTarget(ctx, cfg, t, ds, filepath.Join(tmp, t.name), cpu, logf))
 		if ctx.Err() != nil {
 			return rep, ctx.Err()
 		}
+	}
+	runScenarios(ctx, cfg, lives, logf)
+	for _, lv := range lives {
+		lv.finish(ctx, cfg)
+		rep.Targets = append(rep.Targets, lv.tr)
+		rep.Results = append(rep.Results, lv.results...)
+		rep.Failures = append(rep.Failures, lv.fails...)
+	}
+	if ctx.Err() != nil {
+		return rep, ctx.Err()
 	}
 
 	fmt.Fprint(os.Stdout, textTable(rep))

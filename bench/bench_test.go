@@ -47,7 +47,7 @@ func TestShortRun(t *testing.T) {
 				t.Errorf("%s %s: no measurement: %+v", tr.Name, sc, r)
 			}
 			if strings.HasPrefix(tr.Name, "strata-") {
-				if fi, err := os.Stat(filepath.Join(cfg.Profile, tr.Name+"-"+sc+".pprof")); err != nil || fi.Size() == 0 {
+				if fi, err := os.Stat(filepath.Join(cfg.Profile, tr.Name+"-"+sc+".1.pprof")); err != nil || fi.Size() == 0 {
 					t.Errorf("%s %s: no CPU profile: %v", tr.Name, sc, err)
 				}
 			}

@@ -145,58 +145,116 @@ func (w *worker) fail(msg string) {
 	}
 }
 
-// runScenario runs a warm-up and then cfg.Rounds rounds of sc, and sums
-// them up.
-func runScenario(ctx context.Context, c *http.Client, st *state, sc scenario, cfg Config) Result {
-	res := Result{Scenario: sc.name, Caller: sc.caller.String()}
-	var shares []int64 // delete: how many posts the warm-up and each round may take
+// measure is one scenario on one target, measured round by round while
+// the other targets take their rounds in between.
+type measure struct {
+	c      *http.Client
+	st     *state
+	sc     scenario
+	cfg    Config
+	res    Result
+	shares []int64 // delete: how many posts the warm-up and each round may take
+	lat    []time.Duration
+	short  int           // rounds that ended early
+	ran    time.Duration // the rounds' time together
+	ticks  int64         // the server's CPU in its rounds and until it was quiet after each
+	// elsewhere: the CPU of the whole machine and of our processes during
+	// the rounds, and their time.
+	busy, ours int64
+	seconds    float64
+}
+
+// startMeasure prepares sc on a target and runs its warm-up.
+func startMeasure(ctx context.Context, c *http.Client, st *state, sc scenario, cfg Config) *measure {
+	m := &measure{c: c, st: st, sc: sc, cfg: cfg, res: Result{Scenario: sc.name, Caller: sc.caller.String()}}
 	if sc.name == "delete" {
-		shares = deleteShares(ctx, c, st, cfg)
+		m.shares = deleteShares(ctx, c, st, cfg)
 	}
-	setShare := func(i int) {
-		if shares != nil {
-			start := st.end.Load()
-			st.next.Store(start)
-			st.end.Store(start + shares[i])
-		}
-	}
-	setShare(0)
+	m.setShare(0)
 	runRound(ctx, c, st, sc, cfg.Conns, cfg.Warmup, 0)
-	var lat []time.Duration
-	short, ran := 0, time.Duration(0)
-	before, okBefore := st.cpu.read()
-	serverBefore := treeTicks(st.server)
+	settle(ctx, st.server, settleMax)
+	return m
+}
+
+func (m *measure) setShare(i int) {
+	if m.shares != nil {
+		start := m.st.end.Load()
+		m.st.next.Store(start)
+		m.st.end.Store(start + m.shares[i])
+	}
+}
+
+// round runs round i (from 0) and waits until the target is quiet again,
+// so that what the round left to do in the background (a relay
+// publishing events, a checkpoint) counts in its CPU, not in the next
+// target's round.
+func (m *measure) round(ctx context.Context, i int) {
+	m.setShare(i + 1)
+	before, okBefore := m.st.cpu.read()
+	serverBefore := treeTicks(m.st.server)
 	began := time.Now()
-	for i := range cfg.Rounds {
-		setShare(i + 1)
-		rd := runRound(ctx, c, st, sc, cfg.Conns, cfg.Duration, uint64(i+1))
-		res.RoundsRPS = append(res.RoundsRPS, float64(rd.requests)/rd.elapsed.Seconds())
-		res.Requests += rd.requests
-		res.Errors += rd.errors
-		if res.ErrorSample == "" {
-			res.ErrorSample = rd.firstErr
-		}
-		if rd.elapsed < cfg.Duration*9/10 {
-			short++
-		}
-		ran += rd.elapsed
-		lat = append(lat, rd.lat...)
+	rd := runRound(ctx, m.c, m.st, m.sc, m.cfg.Conns, m.cfg.Duration, uint64(i+1))
+	if after, ok := m.st.cpu.read(); ok && okBefore {
+		m.busy += after.busy - before.busy
+		m.ours += after.ours - before.ours
+		m.seconds += time.Since(began).Seconds()
 	}
-	if after, ok := st.cpu.read(); ok && okBefore {
-		res.OtherCores = otherCores(before, after, time.Since(began).Seconds())
+	settle(ctx, m.st.server, settleMax)
+	m.ticks += treeTicks(m.st.server) - serverBefore
+
+	m.res.RoundsRPS = append(m.res.RoundsRPS, float64(rd.requests)/rd.elapsed.Seconds())
+	m.res.Requests += rd.requests
+	m.res.Errors += rd.errors
+	if m.res.ErrorSample == "" {
+		m.res.ErrorSample = rd.firstErr
 	}
+	if rd.elapsed < m.cfg.Duration*9/10 {
+		m.short++
+	}
+	m.ran += rd.elapsed
+	m.lat = append(m.lat, rd.lat...)
+}
+
+// result sums up the rounds.
+func (m *measure) result() Result {
+	res := m.res
+	res.OtherCores = otherCores(sample{}, sample{busy: m.busy, ours: m.ours}, m.seconds)
 	if res.Requests > 0 {
-		res.CPUPerRequest = float64(treeTicks(st.server)-serverBefore) / clockTicks * 1e6 / float64(res.Requests)
+		res.CPUPerRequest = float64(m.ticks) / clockTicks * 1e6 / float64(res.Requests)
 	}
 	res.RPS = median(res.RoundsRPS)
-	slices.Sort(lat)
-	res.P50, res.P99 = ms(percentile(lat, 0.50)), ms(percentile(lat, 0.99))
-	if short > 0 {
+	slices.Sort(m.lat)
+	res.P50, res.P99 = ms(percentile(m.lat, 0.50)), ms(percentile(m.lat, 0.99))
+	if rounds := len(res.RoundsRPS); m.short > 0 {
 		res.Note = fmt.Sprintf("%d of %d rounds ended early, when the posts that create made ran out; "+
 			"the rounds ran %.0f%% of their length on average, and req/s is over the time they ran",
-			short, cfg.Rounds, 100*ran.Seconds()/(time.Duration(cfg.Rounds)*cfg.Duration).Seconds())
+			m.short, rounds, 100*m.ran.Seconds()/(time.Duration(rounds)*m.cfg.Duration).Seconds())
 	}
 	return res
+}
+
+// settleMax bounds the wait for a target to go quiet after a round.
+const settleMax = 5 * time.Second
+
+// settle waits until the processes pids (and their children) use less
+// than a tenth of a core over 100 ms, for at most max. It returns how
+// long it waited and whether they went quiet.
+func settle(ctx context.Context, pids []int, max time.Duration) (time.Duration, bool) {
+	began := time.Now()
+	last := treeTicks(pids)
+	for time.Since(began) < max {
+		select {
+		case <-ctx.Done():
+			return time.Since(began), false
+		case <-time.After(100 * time.Millisecond):
+		}
+		now := treeTicks(pids)
+		if now-last <= clockTicks/100 {
+			return time.Since(began), true
+		}
+		last = now
+	}
+	return time.Since(began), false
 }
 
 // deleteShares splits the posts that create made between the warm-up and

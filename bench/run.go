@@ -11,59 +11,78 @@ import (
 	"time"
 )
 
-// runTarget measures one target: its start to ready time, then one
-// instance that is loaded and takes every scenario. It returns what
-// failed, if anything, besides the measurements.
-func runTarget(ctx context.Context, cfg Config, t *target, ds *dataset, dir string, cpu cpuMeter, logf func(string, ...any)) (TargetReport, []Result, []string) {
-	tr := TargetReport{Name: t.name, Version: t.version, LoadHow: t.loadHow}
-	fail := func(err error) (TargetReport, []Result, []string) {
-		logf("%s: %v", t.name, err)
-		return tr, nil, []string{t.name + ": " + err.Error()}
-	}
+// live is a target that is up and loaded, between its preparation and the
+// end of the run: every target stays up while the scenarios run, so that
+// their rounds can alternate.
+type live struct {
+	t       *target
+	tr      TargetReport
+	in      *instance // nil when the target failed to start or load
+	st      *state
+	run     []scenario // the scenarios it takes, in order
+	c       *http.Client
+	results []Result
+	fails   []string
+}
 
+func (lv *live) fail(err error, logf func(string, ...any)) *live {
+	logf("%s: %v", lv.t.name, err)
+	lv.fails = append(lv.fails, lv.t.name+": "+err.Error())
+	if lv.in != nil {
+		lv.in.proc.stop()
+		lv.in = nil
+	}
+	return lv
+}
+
+// prepareTarget measures t's start to ready and memory at start, then
+// starts the instance that takes the scenarios, loads it and checks that
+// it answers them as the others do. It returns with the instance idle,
+// or with lv.in nil and lv.fails saying why not.
+func prepareTarget(ctx context.Context, cfg Config, t *target, ds *dataset, dir string, cpu cpuMeter, logf func(string, ...any)) *live {
+	lv := &live{t: t, tr: TargetReport{Name: t.name, Version: t.version, LoadHow: t.loadHow}}
 	for i := range cfg.Starts {
 		in, took, err := startInstance(ctx, t, filepath.Join(dir, fmt.Sprintf("start-%d", i)), false, false)
 		if err != nil {
-			return fail(err)
+			return lv.fail(err, logf)
 		}
 		rss := idleRSS(ctx, in.proc.pid(), cfg.Settle)
 		if err := in.proc.stop(); err != nil {
-			return fail(err)
+			return lv.fail(err, logf)
 		}
-		tr.StartMS = append(tr.StartMS, ms(took))
-		tr.RSSStartKiB = append(tr.RSSStartKiB, float64(rss))
+		lv.tr.StartMS = append(lv.tr.StartMS, ms(took))
+		lv.tr.RSSStartKiB = append(lv.tr.RSSStartKiB, float64(rss))
 	}
-	tr.StartMedianMS = median(tr.StartMS)
-	tr.RSSStartMedianKiB = int64(median(tr.RSSStartKiB))
-	logf("%s: %s; start to ready %.0f ms, RSS idle at start %.1f MiB (medians of %d)", t.name, t.version, tr.StartMedianMS,
-		float64(tr.RSSStartMedianKiB)/1024, cfg.Starts)
+	lv.tr.StartMedianMS = median(lv.tr.StartMS)
+	lv.tr.RSSStartMedianKiB = int64(median(lv.tr.RSSStartKiB))
+	logf("%s: %s; start to ready %.0f ms, RSS idle at start %.1f MiB (medians of %d)", t.name, t.version, lv.tr.StartMedianMS,
+		float64(lv.tr.RSSStartMedianKiB)/1024, cfg.Starts)
 
 	in, _, err := startInstance(ctx, t, filepath.Join(dir, "run"), true, cfg.Profile != "")
 	if err != nil {
-		return fail(err)
+		return lv.fail(err, logf)
 	}
-	defer in.proc.stop()
+	lv.in = in
 	if t.prepare != nil {
 		if err := t.prepare(ctx, in); err != nil {
-			return fail(fmt.Errorf("prepare: %w", err))
+			return lv.fail(fmt.Errorf("prepare: %w", err), logf)
 		}
 	}
 	began := time.Now()
 	users, posts, err := t.load(ctx, in, ds, cfg.Conns)
 	if err != nil {
-		return fail(err)
+		return lv.fail(err, logf)
 	}
-	tr.LoadSeconds = time.Since(began).Seconds()
+	lv.tr.LoadSeconds = time.Since(began).Seconds()
 	if !t.viewOnly {
 		logf("%s: loaded %d users and %d posts in %.1f s (%.0f records/s)", t.name, len(users), len(posts),
-			tr.LoadSeconds, float64(len(users)+len(posts))/tr.LoadSeconds)
+			lv.tr.LoadSeconds, float64(len(users)+len(posts))/lv.tr.LoadSeconds)
 	}
 	if !t.viewOnly {
 		if err := verify(ctx, in, posts); err != nil {
-			return fail(fmt.Errorf("after the load: %w", err))
+			return lv.fail(fmt.Errorf("after the load: %w", err), logf)
 		}
 	}
-	var run []scenario
 	for _, sc := range scenarios {
 		if !slices.Contains(cfg.Scenarios, sc.name) || (t.viewOnly && sc.name != "view") {
 			continue
@@ -73,84 +92,130 @@ func runTarget(ctx context.Context, cfg Config, t *target, ds *dataset, dir stri
 			why, ok = "the target has no cache of its own", true
 		}
 		if ok {
-			if tr.NotRun == nil {
-				tr.NotRun = map[string]string{}
+			if lv.tr.NotRun == nil {
+				lv.tr.NotRun = map[string]string{}
 			}
-			tr.NotRun[sc.name] = why
+			lv.tr.NotRun[sc.name] = why
 			logf("%s %s: not run: %s", t.name, sc.name, why)
 			continue
 		}
-		run = append(run, sc)
+		lv.run = append(lv.run, sc)
 	}
-	st := &state{in: in, cpu: cpu, server: []int{in.proc.pid()}, users: users, posts: posts}
+	lv.st = &state{in: in, cpu: cpu, server: []int{in.proc.pid()}, users: users, posts: posts}
 	if t.name == "strata-postgres" && cpu.db != 0 {
-		st.server = append(st.server, cpu.db)
+		lv.st.server = append(lv.st.server, cpu.db)
 	}
-	if slices.ContainsFunc(run, func(sc scenario) bool { return sc.caller == asAnonymous }) {
+	if slices.ContainsFunc(lv.run, func(sc scenario) bool { return sc.caller == asAnonymous }) {
 		if err := verifyAnonymous(ctx, in, posts); err != nil {
-			return fail(fmt.Errorf("after the load: %w", err))
+			return lv.fail(fmt.Errorf("after the load: %w", err), logf)
 		}
 	}
-	tr.RSSLoadKiB = idleRSS(ctx, in.proc.pid(), cfg.Settle)
+	lv.tr.RSSLoadKiB = idleRSS(ctx, in.proc.pid(), cfg.Settle)
 	// Members come after the RSS of the load is read: hashing their
 	// passwords takes memory that has nothing to do with the data.
-	if slices.ContainsFunc(run, func(sc scenario) bool { return sc.caller == asUser }) {
+	if slices.ContainsFunc(lv.run, func(sc scenario) bool { return sc.caller == asUser }) {
 		began := time.Now()
 		ms, err := t.members(ctx, in, ds)
 		if err != nil {
-			return fail(fmt.Errorf("members: %w", err))
+			return lv.fail(fmt.Errorf("members: %w", err), logf)
 		}
-		tr.MembersSeconds, tr.MembersHow = time.Since(began).Seconds(), t.membersHow
-		logf("%s: %d members and %d member_posts loaded, members signed in, in %.1f s", t.name, len(ms), len(ds.posts), tr.MembersSeconds)
+		lv.tr.MembersSeconds, lv.tr.MembersHow = time.Since(began).Seconds(), t.membersHow
+		logf("%s: %d members and %d member_posts loaded, members signed in, in %.1f s", t.name, len(ms), len(ds.posts), lv.tr.MembersSeconds)
 		if err := verifyOwner(ctx, in, ds, ms); err != nil {
-			return fail(fmt.Errorf("after loading members: %w", err))
+			return lv.fail(fmt.Errorf("after loading members: %w", err), logf)
 		}
-		st.members = ms
+		lv.st.members = ms
 	}
+	// What the load left to do in the background (Strata's relay
+	// publishing the records' events, PostgreSQL's autovacuum) is done
+	// before any round, of this target or another, is measured.
+	if took, ok := settle(ctx, lv.st.server, time.Minute); !ok {
+		logf("%s: still busy %.0f s after the load; measuring anyway", t.name, took.Seconds())
+	}
+	lv.c = newClient(cfg.Conns)
+	return lv
+}
 
-	c := newClient(cfg.Conns)
-	defer c.CloseIdleConnections()
-	var results []Result
-	var fails []string
-	for _, sc := range run {
-		var profiled <-chan error
-		if in.pprof != "" {
-			profiled = profileCPU(ctx, in.pprof, cfg.Warmup+time.Duration(cfg.Rounds)*cfg.Duration,
-				filepath.Join(cfg.Profile, t.name+"-"+sc.name+".pprof"))
+// runScenarios runs each scenario on every live target that takes it.
+// The rounds alternate between the targets, in an order that turns each
+// round, so that each target's rounds meet the same moments of a machine
+// whose speed drifts: the ratios between targets are taken from the same
+// stretch of time.
+func runScenarios(ctx context.Context, cfg Config, lives []*live, logf func(string, ...any)) {
+	for _, sc := range scenarios {
+		var on []*live
+		for _, lv := range lives {
+			if lv.in != nil && slices.ContainsFunc(lv.run, func(s scenario) bool { return s.name == sc.name }) {
+				on = append(on, lv)
+			}
 		}
-		if sc.cached {
-			if err := t.cache(ctx, in, true); err != nil {
-				fails = append(fails, fmt.Sprintf("%s %s: turn the cache on: %v", t.name, sc.name, err))
+		if len(on) == 0 {
+			continue
+		}
+		ms := make([]*measure, len(on))
+		for i, lv := range on {
+			if sc.cached {
+				if err := lv.t.cache(ctx, lv.in, true); err != nil {
+					lv.fails = append(lv.fails, fmt.Sprintf("%s %s: turn the cache on: %v", lv.t.name, sc.name, err))
+					continue
+				}
+			}
+			ms[i] = startMeasure(ctx, lv.c, lv.st, sc, cfg)
+		}
+		for r := range cfg.Rounds {
+			for k := range on {
+				i := (k + r) % len(on)
+				if ms[i] == nil || ctx.Err() != nil {
+					continue
+				}
+				var profiled <-chan error
+				if lv := on[i]; lv.in.pprof != "" {
+					profiled = profileCPU(ctx, lv.in.pprof, cfg.Duration,
+						filepath.Join(cfg.Profile, fmt.Sprintf("%s-%s.%d.pprof", lv.t.name, sc.name, r+1)))
+				}
+				ms[i].round(ctx, r)
+				if profiled != nil {
+					if err := <-profiled; err != nil {
+						on[i].fails = append(on[i].fails, fmt.Sprintf("%s %s: CPU profile: %v", on[i].t.name, sc.name, err))
+					}
+				}
+			}
+		}
+		for i, lv := range on {
+			if ms[i] == nil {
 				continue
 			}
-		}
-		r := runScenario(ctx, c, st, sc, cfg)
-		if sc.cached {
-			if err := t.cache(ctx, in, false); err != nil {
-				fails = append(fails, fmt.Sprintf("%s %s: turn the cache off: %v", t.name, sc.name, err))
+			r := ms[i].result()
+			if sc.cached {
+				if err := lv.t.cache(ctx, lv.in, false); err != nil {
+					lv.fails = append(lv.fails, fmt.Sprintf("%s %s: turn the cache off: %v", lv.t.name, sc.name, err))
+				}
 			}
-		}
-		if profiled != nil {
-			if err := <-profiled; err != nil {
-				fails = append(fails, fmt.Sprintf("%s %s: CPU profile: %v", t.name, sc.name, err))
+			r.Target = lv.t.name
+			lv.results = append(lv.results, r)
+			logf("%s %s (%s): %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors, %.0f µs CPU per request, %.2f cores busy elsewhere %s",
+				lv.t.name, sc.name, r.Caller, r.RPS, r.P50, r.P99, r.Errors, r.CPUPerRequest, r.OtherCores, r.Note)
+			if r.Errors > 0 {
+				lv.fails = append(lv.fails, fmt.Sprintf("%s %s: %d errors of %d requests; the first: %s", lv.t.name, sc.name, r.Errors, r.Requests, r.ErrorSample))
 			}
-		}
-		r.Target = t.name
-		results = append(results, r)
-		logf("%s %s (%s): %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors, %.0f µs CPU per request, %.2f cores busy elsewhere %s",
-			t.name, sc.name, r.Caller, r.RPS, r.P50, r.P99, r.Errors, r.CPUPerRequest, r.OtherCores, r.Note)
-		if r.Errors > 0 {
-			fails = append(fails, fmt.Sprintf("%s %s: %d errors of %d requests; the first: %s", t.name, sc.name, r.Errors, r.Requests, r.ErrorSample))
 		}
 		if ctx.Err() != nil {
-			break
+			return
 		}
 	}
-	tr.RSSRunKiB = idleRSS(ctx, in.proc.pid(), cfg.Settle)
-	if err := in.proc.stop(); err != nil {
-		fails = append(fails, t.name+": "+err.Error())
+}
+
+// finish reads the target's RSS after the scenarios and stops it.
+func (lv *live) finish(ctx context.Context, cfg Config) {
+	if lv.in == nil {
+		return
 	}
-	return tr, results, fails
+	lv.tr.RSSRunKiB = idleRSS(ctx, lv.in.proc.pid(), cfg.Settle)
+	lv.c.CloseIdleConnections()
+	if err := lv.in.proc.stop(); err != nil {
+		lv.fails = append(lv.fails, lv.t.name+": "+err.Error())
+	}
+	lv.in = nil
 }
 
 // startInstance starts t with its data in root/data and waits until it is
