@@ -18,8 +18,12 @@ import (
 
 // Config says what a run measures.
 type Config struct {
-	Short     bool
-	Targets   []string      // names from targetNames
+	Short   bool
+	Targets []string // names from targetNames
+	// Baseline, when set, is another checkout of Strata: its build runs
+	// as the target strata-baseline, on SQLite, beside strata-sqlite, so
+	// a change is measured against the code before it in the same run.
+	Baseline  string
 	Scenarios []string      // names from scenarios
 	Duration  time.Duration // one round
 	Warmup    time.Duration // before the rounds of each scenario
@@ -166,6 +170,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			continue
 		}
 		ts = append(ts, newTarget(name, pg))
+		if name == "strata-sqlite" && cfg.Baseline != "" {
+			t := strataTarget(baselineName)
+			if t.src, err = filepath.Abs(cfg.Baseline); err != nil {
+				return nil, err
+			}
+			ts = append(ts, t)
+		}
 	}
 	if err := os.MkdirAll(cfg.BuildDir, 0o755); err != nil {
 		return nil, err

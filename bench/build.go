@@ -44,29 +44,39 @@ func findRoot() (string, error) {
 // cache makes a second run quick) and sets the targets' bin and version.
 func buildTargets(ctx context.Context, root, dir string, ts []*target, logf func(string, ...any)) error {
 	built := map[string]string{} // package -> binary
-	strataVersion := gitVersion(ctx, root)
 	for _, t := range ts {
-		bin, ok := built[t.build]
+		src := root
+		if t.src != "" {
+			src = t.src
+		}
+		version := gitVersion(ctx, src)
+		key := t.build
+		if t.src != "" {
+			key = filepath.Join(t.src, t.build)
+		}
+		bin, ok := built[key]
 		if !ok {
 			bin = filepath.Join(dir, filepath.Base(t.build))
+			if t.src != "" {
+				bin = filepath.Join(dir, t.name)
+			}
 			args := []string{"build", "-o", bin}
 			pkg := "./" + t.build
-			src := root
 			if rest, ok := strings.CutPrefix(t.build, "bench/"); ok {
-				src, pkg = filepath.Join(root, "bench"), "./"+rest
+				src, pkg = filepath.Join(src, "bench"), "./"+rest
 			} else {
-				args = append(args, "-ldflags", "-X main.Version="+strataVersion)
+				args = append(args, "-ldflags", "-X main.Version="+version)
 			}
-			logf("building %s", t.build)
+			logf("building %s", key)
 			cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
 			cmd.Dir = src
 			if out, err := cmd.CombinedOutput(); err != nil {
-				return fmt.Errorf("go build %s: %w\n%s", t.build, err, out)
+				return fmt.Errorf("go build %s: %w\n%s", key, err, out)
 			}
-			built[t.build] = bin
+			built[key] = bin
 		}
 		t.bin = bin
-		t.version = binaryVersion(bin, t.name, strataVersion)
+		t.version = binaryVersion(bin, t.name, version)
 	}
 	return nil
 }
@@ -83,7 +93,7 @@ func binaryVersion(bin, name, strataVersion string) string {
 		return "net/http, " + info.GoVersion
 	case "floor":
 		return "net/http + modernc.org/sqlite " + deps["modernc.org/sqlite"]
-	case "strata-sqlite":
+	case "strata-sqlite", baselineName:
 		return "strata " + strataVersion + " (modernc.org/sqlite " + deps["modernc.org/sqlite"] + ")"
 	case "strata-postgres":
 		return "strata " + strataVersion + " (pgx " + deps["github.com/jackc/pgx/v5"] + ")"

@@ -21,6 +21,7 @@ const (
 type target struct {
 	name     string
 	build    string // the package to build, relative to the repository root
+	src      string // the repository root, when not this one (strata-baseline)
 	viewOnly bool   // only the view scenario applies (the ceiling)
 	health   string // answers 200 once the server is ready
 	loadHow  string // how the data is loaded, for the results
@@ -57,6 +58,9 @@ type target struct {
 
 // targetNames lists every target in the order they run.
 var targetNames = []string{"ceiling", "floor", "strata-sqlite", "strata-postgres", "pocketbase"}
+
+// baselineName is the target of Config.Baseline.
+const baselineName = "strata-baseline"
 
 // newTarget returns the target called name; pg gives strata-postgres its
 // databases.

@@ -41,13 +41,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	conns := fs.Int("conns", 0, "connections of the closed loop (default 50; -short: 8)")
 	out := fs.String("out", "results", `directory for the results files ("" writes none)`)
 	storage := fs.Bool("storage", true, "measure the storage ceilings: raw SQLite inserts, one row and 100 rows per transaction")
+	baseline := fs.String("baseline", "", "another checkout of Strata, run as the target strata-baseline beside strata-sqlite (\"\": none)")
 	profile := fs.String("profile", "", "directory for a CPU profile of each of Strata's scenarios, TARGET-SCENARIO.pprof (\"\": none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg := bench.DefaultConfig(*short)
 	cfg.Command = strings.TrimSpace("go run ./cmd/bench " + strings.Join(args, " "))
-	cfg.Out, cfg.Profile, cfg.Storage = *out, *profile, *storage
+	cfg.Out, cfg.Profile, cfg.Storage, cfg.Baseline = *out, *profile, *storage, *baseline
 	if *scenarios != "all" {
 		cfg.Scenarios = strings.Split(*scenarios, ",")
 	}
