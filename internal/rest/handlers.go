@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/strata-dev/strata/internal/apperr"
 	"github.com/strata-dev/strata/internal/audit"
@@ -303,8 +304,8 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, c *schema.Collection,
 	}
 	// The page is written by hand around the records' own JSON: encoding
 	// it would validate and copy every record again.
-	buf := make([]byte, 0, 256*len(res.Items)+64)
-	buf = append(buf, `{"items":[`...)
+	pb := pageBuffers.Get().(*[]byte)
+	buf := append((*pb)[:0], `{"items":[`...)
 	if buf, err = a.render(r, c, res.Items, v, buf); err != nil {
 		return err
 	}
@@ -324,11 +325,25 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, c *schema.Collection,
 	w.Header().Set("ETag", etag)
 	if match(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
-		return nil
+	} else {
+		httpx.RawJSON(w, http.StatusOK, buf)
 	}
-	httpx.RawJSON(w, http.StatusOK, buf)
+	if cap(buf) <= maxPooledPage {
+		*pb = buf
+		pageBuffers.Put(pb)
+	}
 	return nil
 }
+
+// pageBuffers holds the buffers list pages are written into, each grown
+// to the pages it served: a page of 50 records is tens of kilobytes, which
+// a fresh buffer reached by doubling, allocating and copying each time.
+// A buffer goes back once the page is written to the connection.
+var pageBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// maxPooledPage is the largest buffer kept for another page: a rare huge
+// page should not pin its memory.
+const maxPooledPage = 1 << 20
 
 func (a *API) getRecord(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")

@@ -1,10 +1,15 @@
 package rest_test
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -195,4 +200,66 @@ func TestDocumentCollection(t *testing.T) {
 		}
 		e.request("POST", "/api/v1/collections/events/records", `{"created": "x"}`).problem(400)
 	})
+}
+
+// Pages are written into pooled buffers: lists of different sizes served
+// at the same time over real connections must each get their own page,
+// whole and byte for byte what the same list answers alone.
+func TestListPagesConcurrent(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	withBlog(e)
+	for i := range 60 {
+		e.mustCreate("posts", map[string]any{"title": fmt.Sprintf("Post %02d %s", i, strings.Repeat("x", 3*i)), "published": i%3 != 0})
+	}
+	srv := httptest.NewServer(e.h)
+	defer srv.Close()
+	get := func(path string) ([]byte, error) {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+e.token)
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer res.Body.Close()
+		if res.StatusCode != 200 {
+			return nil, fmt.Errorf("%s: %s", path, res.Status)
+		}
+		return io.ReadAll(res.Body)
+	}
+	paths := []string{
+		"/api/v1/collections/posts/records?limit=1",
+		"/api/v1/collections/posts/records?limit=7&sort=-title",
+		"/api/v1/collections/posts/records?limit=60",
+		"/api/v1/collections/posts/records?limit=30&filter=" + url.QueryEscape("published = true") + "&total=true",
+	}
+	want := map[string][]byte{}
+	for _, p := range paths {
+		b, err := get(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[p] = b
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 40 {
+				p := paths[(g+i)%len(paths)]
+				b, err := get(p)
+				if err == nil && !bytes.Equal(b, want[p]) {
+					err = fmt.Errorf("%s answered another page:\n got %.200s\nwant %.200s", p, b, want[p])
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }
