@@ -183,7 +183,7 @@ func (f *Field) Value(raw json.RawMessage) (any, *FieldError) {
 	switch f.Type {
 	case Text, Email, URL:
 		var s string
-		if json.Unmarshal(raw, &s) != nil {
+		if !decodeString(raw, &s) {
 			return bad("invalid_type", "must be a string")
 		}
 		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
@@ -214,7 +214,7 @@ func (f *Field) Value(raw json.RawMessage) (any, *FieldError) {
 		return s, nil
 	case Number:
 		var n float64
-		if json.Unmarshal(raw, &n) != nil || math.IsInf(n, 0) || math.IsNaN(n) {
+		if !decodeNumber(raw, &n) || math.IsInf(n, 0) || math.IsNaN(n) {
 			return bad("invalid_type", "must be a number")
 		}
 		if f.Min != nil && n < *f.Min {
@@ -225,14 +225,16 @@ func (f *Field) Value(raw json.RawMessage) (any, *FieldError) {
 		}
 		return n, nil
 	case Bool:
-		var b bool
-		if json.Unmarshal(raw, &b) != nil {
-			return bad("invalid_type", "must be true or false")
+		switch string(raw) {
+		case "true":
+			return true, nil
+		case "false":
+			return false, nil
 		}
-		return b, nil
+		return bad("invalid_type", "must be true or false")
 	case DateTime:
 		var s string
-		if json.Unmarshal(raw, &s) != nil {
+		if !decodeString(raw, &s) {
 			return bad("invalid_type", "must be an RFC 3339 datetime string")
 		}
 		t, err := ParseTime(s)
@@ -243,7 +245,7 @@ func (f *Field) Value(raw json.RawMessage) (any, *FieldError) {
 	case Select, Relation:
 		if !f.Multiple {
 			var s string
-			if json.Unmarshal(raw, &s) != nil {
+			if !decodeString(raw, &s) {
 				return bad("invalid_type", "must be a string")
 			}
 			if fe := f.checkItem(s); fe != nil {
