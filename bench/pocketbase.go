@@ -39,6 +39,7 @@ func pocketbaseTarget() *target {
 		loadHow: fmt.Sprintf("its batch API (POST /api/batch, %d creates a request, 4 at a time), "+
 			"enabled for the load and then set back to the defaults", pbBatch),
 		members: pbMembers,
+		signIn:  pbSignIn,
 		membersHow: "members created through the records API and signed in at auth-with-password, 4 at a time; " +
 			"member_posts through the batch API, as the load",
 	}
@@ -114,7 +115,17 @@ func pbMembers(ctx context.Context, in *instance, d *dataset) ([]member, error) 
 	if err != nil {
 		return nil, fmt.Errorf("load member_posts: %w", err)
 	}
-	err = parallel(ctx, 4, len(ms), func(ctx context.Context, i int) error {
+	if err := pbSignIn(ctx, in, d, ms); err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
+
+// pbSignIn signs every member in at auth-with-password, 4 at a time.
+func pbSignIn(ctx context.Context, in *instance, d *dataset, ms []member) error {
+	c := newClient(4)
+	defer c.CloseIdleConnections()
+	err := parallel(ctx, 4, len(ms), func(ctx context.Context, i int) error {
 		var tok struct{ Token string }
 		body := fmt.Appendf(nil, `{"identity":%q,"password":%q}`, d.members[i].Email, memberPassword)
 		if err := in.callAs(ctx, c, "", http.MethodPost, "/api/collections/members/auth-with-password", body, &tok); err != nil {
@@ -124,9 +135,9 @@ func pbMembers(ctx context.Context, in *instance, d *dataset) ([]member, error) 
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sign members in: %w", err)
+		return fmt.Errorf("sign members in: %w", err)
 	}
-	return ms, nil
+	return nil
 }
 
 // pbLoad loads the data set through the batch API.

@@ -198,7 +198,9 @@ func markdown(r *Report) string {
 	p("Data: %d posts and %d users (with list-owner, %d members and their member_posts), the same on every target. Load: %d connections, closed loop, keep-alive; "+
 		"each scenario has a %s warm-up, then %d rounds of %s. req/s is the median of the rounds; p50 / p99 are "+
 		"latency percentiles over every request of all rounds together. Non-2xx answers count as errors. "+
-		"The load generator runs on the same machine as the target, and only one target runs at a time.",
+		"The load generator runs on the same machine as the targets. Every target stays up through the run; each "+
+		"scenario's rounds go to one target at a time, in an order that turns by one each round, so that every "+
+		"target meets the same drift of the machine's speed and the ratios come from the same stretch of time.",
 		c.Posts, c.Users, c.Members, c.Conns, c.Warmup, c.Rounds, c.Duration)
 	p("")
 	p("## Results")
@@ -239,7 +241,8 @@ func markdown(r *Report) string {
 	}
 	p("")
 	p("Spread and CPU: the slowest and the fastest round in req/s; the target's CPU time (user and system, with "+
-		"the PostgreSQL of strata-postgres) per request during the rounds, which does not depend on how the cores "+
+		"the PostgreSQL of strata-postgres) per request during its rounds and until it was quiet after each, which "+
+		"does not depend on how the cores "+
 		"were shared with the load generator; and the CPU used during the rounds outside the processes under test "+
 		"(the benchmark, the target, its PostgreSQL), in cores: other programs and kernel threads. A quiet machine "+
 		"shows about 0; a cell above is flagged past %.1f.", busyMachine)

@@ -16,6 +16,7 @@ import (
 // their rounds can alternate.
 type live struct {
 	t       *target
+	ds      *dataset
 	tr      TargetReport
 	in      *instance // nil when the target failed to start or load
 	st      *state
@@ -40,7 +41,7 @@ func (lv *live) fail(err error, logf func(string, ...any)) *live {
 // it answers them as the others do. It returns with the instance idle,
 // or with lv.in nil and lv.fails saying why not.
 func prepareTarget(ctx context.Context, cfg Config, t *target, ds *dataset, dir string, cpu cpuMeter, logf func(string, ...any)) *live {
-	lv := &live{t: t, tr: TargetReport{Name: t.name, Version: t.version, LoadHow: t.loadHow}}
+	lv := &live{t: t, ds: ds, tr: TargetReport{Name: t.name, Version: t.version, LoadHow: t.loadHow}}
 	for i := range cfg.Starts {
 		in, took, err := startInstance(ctx, t, filepath.Join(dir, fmt.Sprintf("start-%d", i)), false, false)
 		if err != nil {
@@ -157,6 +158,14 @@ func runScenarios(ctx context.Context, cfg Config, lives []*live, logf func(stri
 			if sc.cached {
 				if err := lv.t.cache(ctx, lv.in, true); err != nil {
 					lv.fails = append(lv.fails, fmt.Sprintf("%s %s: turn the cache on: %v", lv.t.name, sc.name, err))
+					continue
+				}
+			}
+			if sc.caller == asUser {
+				// The members signed in when the target was prepared,
+				// maybe longer ago than their tokens last.
+				if err := lv.t.signIn(ctx, lv.in, lv.ds, lv.st.members); err != nil {
+					lv.fails = append(lv.fails, fmt.Sprintf("%s %s: %v", lv.t.name, sc.name, err))
 					continue
 				}
 			}

@@ -44,6 +44,10 @@ type target struct {
 	// each member in; only when a scenario runs as asUser.
 	members    func(ctx context.Context, in *instance, d *dataset) ([]member, error)
 	membersHow string
+	// signIn signs the members in again, for fresh tokens: a member's
+	// token may expire (Strata's last 15 minutes) before the scenario
+	// that uses it runs.
+	signIn func(ctx context.Context, in *instance, d *dataset, ms []member) error
 	// cannot says, for each caller whose access the target cannot
 	// express, why; its scenarios do not run there.
 	cannot map[caller]string
@@ -170,6 +174,7 @@ func strataTarget(name string) *target {
 		load:    loadEach,
 		loadHow: "its HTTP API, one POST per record, 16 at a time",
 		members: strataMembers,
+		signIn:  strataSignIn,
 		membersHow: "members registered at /api/v1/auth/members/register and signed in at /login, 4 at a time; " +
 			"member_posts through the records API, one POST per record, 16 at a time",
 	}
@@ -211,7 +216,17 @@ func strataMembers(ctx context.Context, in *instance, d *dataset) ([]member, err
 	if _, err := in.createEach(ctx, "member_posts", d.memberPostBodies(memberIDs(ms)), 16); err != nil {
 		return nil, fmt.Errorf("load member_posts: %w", err)
 	}
-	err = parallel(ctx, 4, len(ms), func(ctx context.Context, i int) error {
+	if err := strataSignIn(ctx, in, d, ms); err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
+
+// strataSignIn signs every member in at /login, 4 at a time.
+func strataSignIn(ctx context.Context, in *instance, d *dataset, ms []member) error {
+	c := newClient(4)
+	defer c.CloseIdleConnections()
+	err := parallel(ctx, 4, len(ms), func(ctx context.Context, i int) error {
 		var tok struct {
 			AccessToken string `json:"access_token"`
 		}
@@ -223,9 +238,9 @@ func strataMembers(ctx context.Context, in *instance, d *dataset) ([]member, err
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sign members in: %w", err)
+		return fmt.Errorf("sign members in: %w", err)
 	}
-	return ms, nil
+	return nil
 }
 
 func memberIDs(ms []member) []string {
