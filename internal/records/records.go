@@ -216,7 +216,10 @@ func (s *Service) Update(ctx context.Context, name, id string, body map[string]j
 		if err != nil {
 			return apperr.FromValidation(err, "the record is invalid")
 		}
-		if err := checkRelations(ctx, tx, c, vals, s.lookup); err != nil {
+		// Only the relations the body sets are checked: one it leaves as
+		// it was may name a record deleted since, which this change does
+		// not touch (and checking it cost a query per update).
+		if err := checkRelations(ctx, tx, c, setBy(vals, body), s.lookup); err != nil {
 			return err
 		}
 		r = &schema.Record{Collection: c, ID: id, Created: old.Created, Updated: s.now().UTC(), Values: vals}
@@ -290,6 +293,17 @@ func checkMatch(r *schema.Record, ifMatch string) error {
 		return apperr.New(apperr.PreconditionFailed, "the record has changed since the ETag in If-Match was read")
 	}
 	return nil
+}
+
+// setBy returns the values of vals whose keys body sets.
+func setBy(vals schema.Values, body map[string]json.RawMessage) schema.Values {
+	out := make(schema.Values, len(body))
+	for k := range body {
+		if v, ok := vals[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // checkRelations verifies that every id a relation field names exists.

@@ -154,6 +154,20 @@ func TestRelationsAndExpand(t *testing.T) {
 		if len(ids) != 1 || ids[0] != p["id"] {
 			t.Errorf("relation filter = %v", ids)
 		}
+		// An update checks the relations it sets, not one it leaves as it
+		// was: a post whose author was deleted still takes other changes.
+		gone := e.mustCreate("users", map[string]any{"name": "Gone"})
+		orphan := e.mustCreate("posts", map[string]any{"title": "orphan", "author": gone["id"]})
+		e.request("DELETE", "/api/v1/collections/users/records/"+gone["id"].(string), nil).status(204)
+		path := "/api/v1/collections/posts/records/" + orphan["id"].(string)
+		if got := e.request("PATCH", path, map[string]any{"views": 3}).status(200).json(); got["views"] != float64(3) || got["author"] != gone["id"] {
+			t.Errorf("update of the orphan = %v", got)
+		}
+		m = e.request("PATCH", path, map[string]any{"author": "missing"}).problem(400)
+		if !strings.Contains(fmt.Sprint(m["errors"]), "not_found") {
+			t.Errorf("errors = %v", m["errors"])
+		}
+		e.request("PATCH", path, map[string]any{"author": ada["id"]}).status(200)
 		// A referenced collection cannot be dropped.
 		e.request("DELETE", "/api/v1/collections/users", nil).problem(409)
 	})
