@@ -168,3 +168,17 @@ func (w logWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// TestBuildMatchesDockerfile: the benchmark measures Strata built as its
+// image ships it.
+func TestBuildMatchesDockerfile(t *testing.T) {
+	b, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-tags " + strataTags, `-ldflags "-s -w`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the Dockerfile's build lacks %q, which the benchmark's build of Strata has", want)
+		}
+	}
+}

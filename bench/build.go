@@ -40,6 +40,14 @@ func findRoot() (string, error) {
 	}
 }
 
+// Every target is built as it ships: static (CGO_ENABLED=0), -trimpath,
+// without symbol tables (-s -w); Strata also with the build tags of its
+// Dockerfile (TestBuildMatchesDockerfile keeps the two the same).
+// PocketBase's releases are built static and with -s -w too. A build with
+// cgo maps libc and the dynamic loader, and without grpcnotrace links
+// packages Strata never runs: 41 MiB idle RSS at start instead of 33.
+const strataTags = "timetzdata,grpcnotrace"
+
 // buildTargets builds the binary of every target into dir (the Go build
 // cache makes a second run quick) and sets the targets' bin and version.
 func buildTargets(ctx context.Context, root, dir string, ts []*target, logf func(string, ...any)) error {
@@ -60,16 +68,18 @@ func buildTargets(ctx context.Context, root, dir string, ts []*target, logf func
 			if t.src != "" {
 				bin = filepath.Join(dir, t.name)
 			}
-			args := []string{"build", "-o", bin}
+			args := []string{"build", "-o", bin, "-trimpath"}
 			pkg := "./" + t.build
 			if rest, ok := strings.CutPrefix(t.build, "bench/"); ok {
 				src, pkg = filepath.Join(src, "bench"), "./"+rest
+				args = append(args, "-ldflags", "-s -w")
 			} else {
-				args = append(args, "-ldflags", "-X main.Version="+version)
+				args = append(args, "-tags", strataTags, "-ldflags", "-s -w -X main.Version="+version)
 			}
 			logf("building %s", key)
 			cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
 			cmd.Dir = src
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				return fmt.Errorf("go build %s: %w\n%s", key, err, out)
 			}
