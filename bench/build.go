@@ -53,21 +53,16 @@ const strataTags = "timetzdata,grpcnotrace"
 func buildTargets(ctx context.Context, root, dir string, ts []*target, logf func(string, ...any)) error {
 	built := map[string]string{} // package -> binary
 	for _, t := range ts {
-		src := root
+		// Another checkout (strata-baseline) builds from its own root into
+		// a binary named after the target.
+		src, key, out := root, t.build, filepath.Join(dir, filepath.Base(t.build))
 		if t.src != "" {
-			src = t.src
+			src, key, out = t.src, filepath.Join(t.src, t.build), filepath.Join(dir, t.name)
 		}
 		version := gitVersion(ctx, src)
-		key := t.build
-		if t.src != "" {
-			key = filepath.Join(t.src, t.build)
-		}
 		bin, ok := built[key]
 		if !ok {
-			bin = filepath.Join(dir, filepath.Base(t.build))
-			if t.src != "" {
-				bin = filepath.Join(dir, t.name)
-			}
+			bin = out
 			args := []string{"build", "-o", bin, "-trimpath"}
 			pkg := "./" + t.build
 			if rest, ok := strings.CutPrefix(t.build, "bench/"); ok {
