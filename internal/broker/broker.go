@@ -42,6 +42,15 @@ type Broker interface {
 	// ErrClosed after Close.
 	Publish(ctx context.Context, msg Message) (seq uint64, err error)
 
+	// PublishAll publishes msgs as Publish does, but sends each without
+	// waiting for the acknowledgement of the one before, and returns once
+	// every one is acknowledged or has failed: results[i] is msgs[i]'s.
+	// The broker stores the messages it accepts in the order given; when
+	// one fails, later ones may still be stored, so a caller that needs a
+	// key's messages in order sends a key's next message only after the
+	// one before it succeeded.
+	PublishAll(ctx context.Context, msgs []Message) (results []Result)
+
 	// Subscribe starts delivering the messages of sub.Topics to handler
 	// and returns once the subscription is in place: a message published
 	// after Subscribe returns is delivered (with From at New).
@@ -72,6 +81,13 @@ type Broker interface {
 	// and releases the broker's resources. It is safe to call more than
 	// once.
 	Close() error
+}
+
+// Result is the outcome of one message of Broker.PublishAll: its position
+// in the stream, or why it was not stored.
+type Result struct {
+	Seq uint64
+	Err error
 }
 
 // Handler processes one delivery. See Broker.Subscribe.

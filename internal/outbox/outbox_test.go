@@ -380,6 +380,111 @@ func TestRelaySurvivesBrokerOutage(t *testing.T) {
 	t.Logf("%d changes, %d duplicate deliveries absorbed by the consumer", total, c.dups)
 }
 
+// flaky publishes through a real broker but fails the first publish of
+// one event, and records the messages of each PublishAll.
+type flaky struct {
+	broker.Broker
+	failID string
+
+	mu     sync.Mutex
+	failed bool
+	calls  [][]broker.Message
+}
+
+func (f *flaky) PublishAll(ctx context.Context, msgs []broker.Message) []broker.Result {
+	f.mu.Lock()
+	f.calls = append(f.calls, msgs)
+	fail := -1
+	if !f.failed {
+		fail = slices.IndexFunc(msgs, func(m broker.Message) bool { return m.ID == f.failID })
+		f.failed = fail >= 0
+	}
+	f.mu.Unlock()
+	if fail < 0 {
+		return f.Broker.PublishAll(ctx, msgs)
+	}
+	rest := slices.Delete(slices.Clone(msgs), fail, fail+1)
+	res := f.Broker.PublishAll(ctx, rest)
+	return slices.Insert(res, fail, broker.Result{Err: fmt.Errorf("publish: %w: injected", broker.ErrUnavailable)})
+}
+
+// TestRelayKeyOrderAfterFailure: the relay sends the events of different
+// records together and those of one record one after another; when one
+// fails, the later events of its record wait for it, so the stream holds
+// every record's events in the order they were written.
+func TestRelayKeyOrderAfterFailure(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, "sqlite")
+	w := &outbox.Writer{}
+	s := service(t, db, w)
+	for i := range 4 {
+		c, err := s.Create(ctx, "notes", map[string]json.RawMessage{"title": raw(fmt.Sprintf(`"n%d"`, i))}, records.WriteOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range 3 {
+			if _, err := s.Update(ctx, "notes", c.Record.ID, map[string]json.RawMessage{"title": raw(fmt.Sprintf(`"n%d-%d"`, i, j))}, false, records.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	written := map[string][]string{} // record id -> its event ids, as written
+	all := events(t, db)
+	for _, e := range all {
+		written[e.RecordID] = append(written[e.RecordID], e.ID)
+	}
+	b := embedded(t)
+	p := &flaky{Broker: b, failID: all[1].ID} // the first record's first update
+	runRelay(t, outbox.RelayConfig{DB: db, Publisher: p, Poll: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)})
+	waitEmpty(t, db)
+
+	p.mu.Lock()
+	if !p.failed {
+		t.Fatal("the injected failure never happened")
+	}
+	if first := p.calls[0]; len(first) != len(written) {
+		t.Errorf("the first round sent %d events, want one for each of %d records", len(first), len(written))
+	}
+	p.mu.Unlock()
+	var (
+		mu     sync.Mutex
+		stream = map[string][]string{}
+		n      int
+		got    = make(chan struct{}, len(all))
+	)
+	sub, err := b.Subscribe(ctx, broker.Subscription{Topics: []string{"records.>"}, From: broker.Beginning()}, func(_ context.Context, d broker.Delivery) error {
+		var e outbox.Event
+		if err := json.Unmarshal(d.Data, &e); err != nil {
+			return err
+		}
+		mu.Lock()
+		stream[e.RecordID] = append(stream[e.RecordID], e.ID)
+		n++
+		mu.Unlock()
+		got <- struct{}{}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	for range all {
+		select {
+		case <-got:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("received %d of %d events", n, len(all))
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for id, want := range written {
+		if !slices.Equal(stream[id], want) {
+			t.Errorf("record %s: stream holds %v, written %v", id, stream[id], want)
+		}
+	}
+}
+
 // TestOneRelayAtATime: relays on two nodes sharing the database take turns
 // through the lease, so events are published once; when the holder stops,
 // the other takes over.

@@ -9,12 +9,12 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -25,7 +25,7 @@ import (
 
 // Publisher is what the relay needs of a broker.
 type Publisher interface {
-	Publish(ctx context.Context, msg broker.Message) (uint64, error)
+	PublishAll(ctx context.Context, msgs []broker.Message) []broker.Result
 }
 
 // RelayConfig configures a Relay. Zero durations and sizes take the
@@ -44,10 +44,8 @@ type RelayConfig struct {
 	Poll time.Duration
 	// Batch is the most events read at once. [256]
 	Batch int
-	// Parallel is how many records' events are published at the same time;
-	// the events of one record always go one after another. [32]
-	Parallel int
-	// PublishTimeout bounds one publish. [5s]
+	// PublishTimeout bounds the wait for the broker's acknowledgements of
+	// the events sent at once. [5s]
 	PublishTimeout time.Duration
 	// LeaseTTL is how long the relay's lease lasts without renewal; after a
 	// crash another node takes over within it. [10s]
@@ -99,9 +97,6 @@ func NewRelay(cfg RelayConfig) *Relay {
 	setDefault(&cfg.MaxBackoff, 10*time.Second)
 	if cfg.Batch <= 0 {
 		cfg.Batch = 256
-	}
-	if cfg.Parallel <= 0 {
-		cfg.Parallel = 32
 	}
 	f := promauto.With(cfg.Metrics)
 	r := &Relay{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1),
@@ -248,10 +243,12 @@ type published struct {
 	msg *broker.Message
 }
 
-// publish sends rows, the events of each key one after another and up to
-// Parallel keys at once. It returns the events the broker acknowledged;
-// when one fails, the later events of its key are not sent, so order
-// holds.
+// publish sends rows in rounds: a round sends the next event of every key
+// whose events so far have all gone, without waiting for one before the
+// next (Publisher.PublishAll), so that the events of a key go one after
+// another and the events of different keys together. It returns the
+// events the broker acknowledged; when one fails, the later events of its
+// key are not sent, so order holds.
 func (r *Relay) publish(ctx context.Context, rows []*store.OutboxRow) ([]published, error) {
 	var keys []string
 	byKey := make(map[string][]*store.OutboxRow)
@@ -261,70 +258,88 @@ func (r *Relay) publish(ctx context.Context, rows []*store.OutboxRow) ([]publish
 		}
 		byKey[row.Key] = append(byKey[row.Key], row)
 	}
-	var (
-		mu       sync.Mutex
-		sent     = make([]published, 0, len(rows))
-		firstErr error
-		wg       sync.WaitGroup
-		sem      = make(chan struct{}, r.cfg.Parallel)
-	)
-	for _, k := range keys {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			for _, row := range byKey[k] {
-				msg, err := r.publishOne(ctx, row)
-				mu.Lock()
-				if err != nil {
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					return
-				}
-				sent = append(sent, published{row.Seq, msg})
-				mu.Unlock()
+	sent := make([]published, 0, len(rows))
+	var firstErr error
+	for len(keys) > 0 {
+		round := make([]*store.OutboxRow, len(keys))
+		for i, k := range keys {
+			round[i], byKey[k] = byKey[k][0], byKey[k][1:]
+		}
+		var next []string
+		for i, o := range r.publishRound(ctx, round) {
+			if o.err != nil {
+				firstErr = cmp.Or(firstErr, o.err)
+				continue
 			}
-		})
+			sent = append(sent, published{round[i].Seq, o.msg})
+			if len(byKey[keys[i]]) > 0 {
+				next = append(next, keys[i])
+			}
+		}
+		keys = next
 	}
-	wg.Wait()
 	return sent, firstErr
 }
 
-// publishOne publishes row and returns its message; nil and no error
-// mean the broker refused it for good.
-func (r *Relay) publishOne(ctx context.Context, row *store.OutboxRow) (*broker.Message, error) {
-	msg := &broker.Message{ID: row.ID, Topic: row.Topic, Key: row.Key, Data: row.Data}
-	if row.Headers != "" && row.Headers != "{}" {
-		if err := json.Unmarshal([]byte(row.Headers), &msg.Header); err != nil {
-			r.log.Warn("outbox relay: event headers unreadable; sending without them", "event", row.ID, "err", err)
-			msg.Header = nil
+// outcome is what became of one event of a round: its message once the
+// broker has it, nil and no error when the broker refused it for good.
+type outcome struct {
+	msg *broker.Message
+	err error
+}
+
+// publishRound publishes rows at once.
+func (r *Relay) publishRound(ctx context.Context, rows []*store.OutboxRow) []outcome {
+	msgs := make([]broker.Message, len(rows))
+	for i, row := range rows {
+		msgs[i] = broker.Message{ID: row.ID, Topic: row.Topic, Key: row.Key, Data: row.Data}
+		if row.Headers != "" && row.Headers != "{}" {
+			if err := json.Unmarshal([]byte(row.Headers), &msgs[i].Header); err != nil {
+				r.log.Warn("outbox relay: event headers unreadable; sending without them", "event", row.ID, "err", err)
+				msgs[i].Header = nil
+			}
 		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
 	defer cancel()
-	if r.cfg.Tracer != nil && msg.Header["traceparent"] != "" {
-		// The write's trace continues with its publish.
-		pctx = telemetry.Propagator.Extract(pctx, propagation.MapCarrier(msg.Header))
-		var span trace.Span
-		pctx, span = r.cfg.Tracer.Start(pctx, "publish "+row.Topic, trace.WithSpanKind(trace.SpanKindProducer),
-			trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", row.Topic),
-				attribute.String("messaging.message.id", row.ID)))
-		defer span.End()
+	spans := make([]trace.Span, len(rows))
+	if r.cfg.Tracer != nil {
+		for i, msg := range msgs {
+			if msg.Header["traceparent"] == "" {
+				continue
+			}
+			// The write's trace continues with its publish.
+			sctx := telemetry.Propagator.Extract(pctx, propagation.MapCarrier(msg.Header))
+			_, spans[i] = r.cfg.Tracer.Start(sctx, "publish "+msg.Topic, trace.WithSpanKind(trace.SpanKindProducer),
+				trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", msg.Topic),
+					attribute.String("messaging.message.id", msg.ID)))
+		}
 	}
-	if _, err := r.cfg.Publisher.Publish(pctx, *msg); err != nil {
-		r.failures.Inc()
-		if errors.Is(err, broker.ErrInvalid) {
+	results := r.cfg.Publisher.PublishAll(pctx, msgs)
+	out := make([]outcome, len(rows))
+	for i, res := range results {
+		if span := spans[i]; span != nil {
+			if res.Err != nil {
+				span.SetStatus(codes.Error, res.Err.Error())
+			}
+			span.End()
+		}
+		switch {
+		case res.Err == nil:
+			r.published.Inc()
+			r.delay.Observe(time.Since(rows[i].Created).Seconds())
+			out[i].msg = &msgs[i]
+		case errors.Is(res.Err, broker.ErrInvalid):
 			// The broker will never take it; keeping it would stop its
 			// record's later events forever.
-			r.log.Error("outbox relay: the broker refuses an event; dropping it", "event", row.ID, "topic", row.Topic, "err", err)
-			return nil, nil
+			r.failures.Inc()
+			r.log.Error("outbox relay: the broker refuses an event; dropping it", "event", rows[i].ID, "topic", rows[i].Topic, "err", res.Err)
+		default:
+			r.failures.Inc()
+			out[i].err = res.Err
 		}
-		return nil, err
 	}
-	r.published.Inc()
-	r.delay.Observe(time.Since(row.Created).Seconds())
-	return msg, nil
+	return out
 }
 
 // RegisterBacklog exports the events waiting in db's outbox and the age of

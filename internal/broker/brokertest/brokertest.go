@@ -44,6 +44,7 @@ func Run(t *testing.T, open Open) {
 		{"FanOut", testFanOut},
 		{"RetryAfterError", testRetryAfterError},
 		{"Deduplicate", testDeduplicate},
+		{"PublishAll", testPublishAll},
 		{"Replay", testReplay},
 		{"Last", testLast},
 		{"GroupResumes", testGroupResumes},
@@ -391,6 +392,66 @@ func testDeduplicate(t *testing.T, open Open) {
 	in.quiet(t)
 }
 
+func testPublishAll(t *testing.T, open Open) {
+	b := open(t)
+	ctx := context.Background()
+	if res := b.PublishAll(ctx, nil); len(res) != 0 {
+		t.Errorf("PublishAll of nothing: %v", res)
+	}
+	msgs := []broker.Message{
+		{ID: "a", Topic: "records.posts", Key: "posts/1", Data: []byte("a")},
+		{ID: "bad", Topic: "records..posts"},
+		{ID: "b", Topic: "records.users", Key: "users/1", Data: []byte("b")},
+		{ID: "a", Topic: "records.posts", Key: "posts/1", Data: []byte("a again")},
+		{ID: "c", Topic: "records.posts", Key: "posts/1", Data: []byte("c")},
+	}
+	res := b.PublishAll(ctx, msgs)
+	if len(res) != len(msgs) {
+		t.Fatalf("%d results for %d messages", len(res), len(msgs))
+	}
+	for _, i := range []int{0, 2, 3, 4} {
+		if res[i].Err != nil || res[i].Seq == 0 {
+			t.Fatalf("message %d (%s): seq %d, err %v", i, msgs[i].ID, res[i].Seq, res[i].Err)
+		}
+	}
+	if !errors.Is(res[1].Err, broker.ErrInvalid) {
+		t.Errorf("malformed message: %v, want ErrInvalid", res[1].Err)
+	}
+	if res[3].Seq != res[0].Seq {
+		t.Errorf("duplicate: seq %d, first copy %d", res[3].Seq, res[0].Seq)
+	}
+	if !(res[0].Seq < res[2].Seq && res[2].Seq < res[4].Seq) {
+		t.Errorf("seqs %d, %d, %d not in the order given", res[0].Seq, res[2].Seq, res[4].Seq)
+	}
+
+	// Many messages of one key arrive in the order given.
+	const n = 300
+	many := make([]broker.Message, n)
+	for i := range many {
+		many[i] = broker.Message{ID: "m-" + strconv.Itoa(i), Topic: "records.posts", Key: "posts/2", Data: []byte(strconv.Itoa(i))}
+	}
+	for i, r := range b.PublishAll(ctx, many) {
+		if r.Err != nil {
+			t.Fatalf("message %d of %d: %v", i, n, r.Err)
+		}
+	}
+	in := newInbox()
+	subscribe(t, b, broker.Subscription{Topics: []string{"records.>"}, From: broker.Beginning()}, in.handler("a"))
+	got := in.take(t, 3+n)
+	want := []string{"a", "b", "c"}
+	for i := range n {
+		want = append(want, strconv.Itoa(i))
+	}
+	var data []string
+	for _, d := range got {
+		data = append(data, string(d.Data))
+	}
+	if !slices.Equal(data, want) {
+		t.Errorf("received %q\nwant %q", data, want)
+	}
+	in.quiet(t)
+}
+
 func testReplay(t *testing.T, open Open) {
 	b := open(t)
 	const n = 10
@@ -506,6 +567,9 @@ func testClose(t *testing.T, open Open) {
 	if _, err := b.Publish(ctx, broker.Message{Topic: "records.posts"}); !errors.Is(err, broker.ErrClosed) {
 		t.Errorf("publish after close: %v, want ErrClosed", err)
 	}
+	if res := b.PublishAll(ctx, []broker.Message{{Topic: "records.posts"}}); len(res) != 1 || !errors.Is(res[0].Err, broker.ErrClosed) {
+		t.Errorf("PublishAll after close: %v, want ErrClosed", res)
+	}
 	if _, err := b.Subscribe(ctx, broker.Subscription{Topics: []string{"records.>"}}, staying.handler("late")); !errors.Is(err, broker.ErrClosed) {
 		t.Errorf("subscribe after close: %v, want ErrClosed", err)
 	}
@@ -546,6 +610,10 @@ func testContext(t *testing.T, open Open) {
 	cancel()
 	if _, err := b.Publish(canceled, broker.Message{Topic: "records.posts"}); !errors.Is(err, context.Canceled) {
 		t.Errorf("publish with canceled context: %v, want context.Canceled", err)
+	}
+	if res := b.PublishAll(canceled, []broker.Message{{Topic: "records.posts"}, {Topic: "records.users"}}); len(res) != 2 ||
+		!errors.Is(res[0].Err, context.Canceled) || !errors.Is(res[1].Err, context.Canceled) {
+		t.Errorf("PublishAll with canceled context: %v, want context.Canceled", res)
 	}
 	if _, err := b.Subscribe(canceled, broker.Subscription{Topics: []string{"records.>"}}, newInbox().handler("x")); !errors.Is(err, context.Canceled) {
 		t.Errorf("subscribe with canceled context: %v, want context.Canceled", err)

@@ -11,6 +11,7 @@
 package natsbroker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,7 +61,9 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		b.shutdown()
 		return nil, err
 	}
-	if b.js, err = jetstream.New(b.nc, jetstream.WithDefaultTimeout(cfg.PublishTimeout)); err != nil {
+	if b.js, err = jetstream.New(b.nc, jetstream.WithDefaultTimeout(cfg.PublishTimeout),
+		// An acknowledgement that never comes is forgotten after as long.
+		jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout)); err != nil {
 		b.shutdown()
 		return nil, fmt.Errorf("nats: jetstream: %w", err)
 	}
@@ -212,6 +215,88 @@ func (b *Broker) Publish(ctx context.Context, msg broker.Message) (uint64, error
 	if !b.nc.IsConnected() {
 		return 0, fmt.Errorf("publish: %w: %s", broker.ErrUnavailable, b.nc.Status())
 	}
+	m, opts := b.natsMsg(msg)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.cfg.PublishTimeout)
+		defer cancel()
+	}
+	ack, err := b.js.PublishMsg(ctx, m, opts...)
+	if err != nil {
+		return 0, publishError(err)
+	}
+	return ack.Sequence, nil
+}
+
+// PublishAll implements broker.Broker with JetStream's asynchronous
+// publishes: the messages go out on the connection one after another and
+// their acknowledgements are collected after. Each waits for its
+// acknowledgement until ctx ends, or at most Config.PublishTimeout.
+func (b *Broker) PublishAll(ctx context.Context, msgs []broker.Message) []broker.Result {
+	res := make([]broker.Result, len(msgs))
+	fail := func(err error) []broker.Result {
+		for i := range res {
+			res[i].Err = fmt.Errorf("publish: %w", err)
+		}
+		return res
+	}
+	switch {
+	case b.closed.Load():
+		return fail(broker.ErrClosed)
+	case ctx.Err() != nil:
+		return fail(ctx.Err())
+	case !b.nc.IsConnected():
+		return fail(fmt.Errorf("%w: %s", broker.ErrUnavailable, b.nc.Status()))
+	}
+	acks := make([]jetstream.PubAckFuture, len(msgs))
+	for i, msg := range msgs {
+		if err := broker.ValidateMessage(msg); err != nil {
+			res[i].Err = fmt.Errorf("publish: %w", err)
+			continue
+		}
+		m, opts := b.natsMsg(msg)
+		f, err := b.js.PublishMsgAsync(m, opts...)
+		if err != nil {
+			res[i].Err = publishError(err)
+			continue
+		}
+		acks[i] = f
+	}
+	timeout := time.NewTimer(b.cfg.PublishTimeout)
+	defer timeout.Stop()
+	expired := false
+	for i, f := range acks {
+		if f == nil {
+			continue
+		}
+		if !expired {
+			select {
+			case ack := <-f.Ok():
+				res[i].Seq = ack.Sequence
+				continue
+			case err := <-f.Err():
+				res[i].Err = publishError(err)
+				continue
+			case <-ctx.Done():
+			case <-timeout.C:
+			}
+			expired = true
+		}
+		// The wait is over: take the acknowledgements that came in time.
+		select {
+		case ack := <-f.Ok():
+			res[i].Seq = ack.Sequence
+		case err := <-f.Err():
+			res[i].Err = publishError(err)
+		default:
+			res[i].Err = publishError(cmp.Or(ctx.Err(), context.DeadlineExceeded))
+		}
+	}
+	return res
+}
+
+// natsMsg is msg as JetStream publishes it.
+func (b *Broker) natsMsg(msg broker.Message) (*nats.Msg, []jetstream.PublishOpt) {
 	m := &nats.Msg{Subject: b.subject(msg.Topic), Data: msg.Data, Header: make(nats.Header, len(msg.Header)+2)}
 	for k, v := range msg.Header {
 		m.Header[k] = []string{v}
@@ -223,19 +308,16 @@ func (b *Broker) Publish(ctx context.Context, msg broker.Message) (uint64, error
 	if msg.ID != "" {
 		opts = append(opts, jetstream.WithMsgID(msg.ID))
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, b.cfg.PublishTimeout)
-		defer cancel()
+	return m, opts
+}
+
+// publishError wraps the error of a publish, marking those that mean the
+// server did not answer.
+func publishError(err error) error {
+	if unavailable(err) {
+		return fmt.Errorf("publish: %w: %w", broker.ErrUnavailable, err)
 	}
-	ack, err := b.js.PublishMsg(ctx, m, opts...)
-	if err != nil {
-		if unavailable(err) {
-			return 0, fmt.Errorf("publish: %w: %w", broker.ErrUnavailable, err)
-		}
-		return 0, fmt.Errorf("publish: %w", err)
-	}
-	return ack.Sequence, nil
+	return fmt.Errorf("publish: %w", err)
 }
 
 // unavailable reports whether err means the server did not answer, as
@@ -249,7 +331,9 @@ func unavailable(err error) bool {
 		errors.Is(err, nats.ErrConnectionReconnecting) ||
 		errors.Is(err, nats.ErrDisconnected) ||
 		errors.Is(err, nats.ErrReconnectBufExceeded) ||
-		errors.Is(err, jetstream.ErrJetStreamNotEnabled)
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+		errors.Is(err, jetstream.ErrAsyncPublishTimeout) ||
+		errors.Is(err, jetstream.ErrTooManyStalledMsgs)
 }
 
 // Last implements broker.Broker.

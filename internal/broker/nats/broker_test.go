@@ -244,6 +244,71 @@ func TestExternalRestart(t *testing.T) {
 	receiveID(t, fan, "after")
 }
 
+// TestPublishAllUnanswered: PublishAll gives up on acknowledgements that
+// do not come, after Config.PublishTimeout or when its context ends first.
+func TestPublishAllUnanswered(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx := context.Background()
+	const timeout = 300 * time.Millisecond
+	b, err := natsbroker.New(ctx, natsbroker.Config{URL: srv.URL(), PublishTimeout: timeout, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("new: %v", err)
+	}
+	t.Cleanup(func() { b.Close() })
+	// Without the stream, a plain subscriber takes the publishes and
+	// never answers them.
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteStream(ctx, "STRATA"); err != nil {
+		t.Fatalf("delete stream: %v", err)
+	}
+	sub, err := nc.SubscribeSync("strata.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	msgs := []broker.Message{{ID: "1", Topic: "records.posts"}, {ID: "2", Topic: "records.posts"}, {ID: "3", Topic: "records.users"}}
+
+	start := time.Now()
+	res := b.PublishAll(ctx, msgs)
+	took := time.Since(start)
+	for i, r := range res {
+		if !errors.Is(r.Err, broker.ErrUnavailable) {
+			t.Errorf("message %d: %v, want ErrUnavailable", i, r.Err)
+		}
+	}
+	if took < timeout || took > 4*timeout {
+		t.Errorf("gave up after %s, want about %s", took, timeout)
+	}
+	if _, err := sub.NextMsg(time.Second); err != nil {
+		t.Fatalf("the messages were not sent: %v", err)
+	}
+
+	cctx, cancel := context.WithTimeout(ctx, timeout/6)
+	defer cancel()
+	start = time.Now()
+	res = b.PublishAll(cctx, msgs)
+	took = time.Since(start)
+	for i, r := range res {
+		if !errors.Is(r.Err, context.DeadlineExceeded) || !errors.Is(r.Err, broker.ErrUnavailable) {
+			t.Errorf("message %d with a short context: %v, want ErrUnavailable and DeadlineExceeded", i, r.Err)
+		}
+	}
+	if took >= timeout {
+		t.Errorf("a context of %s: gave up after %s", timeout/6, took)
+	}
+}
+
 // receiveID waits for the message id, skipping redeliveries of "before"
 // (delivery is at least once).
 func receiveID(t *testing.T, ch <-chan broker.Delivery, id string) {
