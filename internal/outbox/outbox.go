@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/propagation"
 
+	"github.com/strata-dev/strata/internal/jsontext"
 	"github.com/strata-dev/strata/internal/schema"
 	"github.com/strata-dev/strata/internal/store"
 	"github.com/strata-dev/strata/internal/telemetry"
@@ -96,13 +97,13 @@ func (w *Writer) Append(ctx context.Context, tx *store.Tx, op string, r *schema.
 // json.Marshal's encoding (a third of an event's cost, by reflection).
 func (ev *Event) appendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
-	b = schema.AppendString(b, ev.ID)
+	b = jsontext.AppendString(b, ev.ID)
 	b = append(b, `,"op":`...)
-	b = schema.AppendString(b, ev.Op)
+	b = jsontext.AppendString(b, ev.Op)
 	b = append(b, `,"collection":`...)
-	b = schema.AppendString(b, ev.Collection)
+	b = jsontext.AppendString(b, ev.Collection)
 	b = append(b, `,"record_id":`...)
-	b = schema.AppendString(b, ev.RecordID)
+	b = jsontext.AppendString(b, ev.RecordID)
 	b = append(b, `,"record":`...)
 	if len(ev.Record) == 0 {
 		b = append(b, "null"...)

@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -9,7 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/strata-dev/strata/internal/jsontext"
 )
 
 // Record is one record of a collection.
@@ -40,28 +40,27 @@ func (r *Record) AppendInternalJSON(buf []byte) ([]byte, error) {
 	return r.appendJSON(buf, nil, true, nil)
 }
 
-func (r *Record) appendJSON(buf []byte, fields map[string]bool, hidden bool, extra []KV) ([]byte, error) {
-	b := bytes.NewBuffer(buf)
-	b.WriteString(`{"id":`)
-	writeJSON(b, r.ID)
+func (r *Record) appendJSON(b []byte, fields map[string]bool, hidden bool, extra []KV) ([]byte, error) {
+	b = append(b, `{"id":`...)
+	b = jsontext.AppendString(b, r.ID)
 	want := func(k string) bool { return fields == nil || fields[k] }
 	if want(FieldCreated) {
-		b.WriteString(`,"created":`)
-		writeTime(b, r.Created)
+		b = append(b, `,"created":`...)
+		b = appendTime(b, r.Created)
 	}
 	if want(FieldUpdated) {
-		b.WriteString(`,"updated":`)
-		writeTime(b, r.Updated)
+		b = append(b, `,"updated":`...)
+		b = appendTime(b, r.Updated)
 	}
 	var err error
 	put := func(k string, v any) {
 		if err != nil || !want(k) {
 			return
 		}
-		b.WriteByte(',')
-		writeJSON(b, k)
-		b.WriteByte(':')
-		err = encodeValue(b, v)
+		b = append(b, ',')
+		b = jsontext.AppendString(b, k)
+		b = append(b, ':')
+		b, err = encodeValue(b, v)
 	}
 	if r.Collection != nil && r.Collection.HasFields() {
 		for _, f := range r.Collection.Fields {
@@ -80,15 +79,14 @@ func (r *Record) appendJSON(buf []byte, fields map[string]bool, hidden bool, ext
 		}
 	}
 	for _, kv := range extra {
-		b.WriteByte(',')
-		writeJSON(b, kv.Key)
-		b.WriteByte(':')
+		b = append(b, ',')
+		b = jsontext.AppendString(b, kv.Key)
+		b = append(b, ':')
 		if err == nil {
-			err = encodeValue(b, kv.Value)
+			b, err = encodeValue(b, kv.Value)
 		}
 	}
-	b.WriteByte('}')
-	return b.Bytes(), err
+	return append(b, '}'), err
 }
 
 // KV is a key and a value to write into a record's JSON.
@@ -97,87 +95,79 @@ type KV struct {
 	Value any
 }
 
-func encodeValue(b *bytes.Buffer, v any) error {
+func encodeValue(b []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
 	case nil:
-		b.WriteString("null")
+		b = append(b, "null"...)
 	case string:
-		writeJSON(b, v)
+		b = jsontext.AppendString(b, v)
 	case float64:
 		if math.IsInf(v, 0) || math.IsNaN(v) {
-			return fmt.Errorf("json: unsupported value %v", v)
+			return b, fmt.Errorf("json: unsupported value %v", v)
 		}
-		b.Write(appendFloat(b.AvailableBuffer(), v))
+		b = appendFloat(b, v)
 	case bool:
-		if v {
-			b.WriteString("true")
-		} else {
-			b.WriteString("false")
-		}
+		b = strconv.AppendBool(b, v)
 	case []string:
-		b.WriteByte('[')
+		b = append(b, '[')
 		for i, s := range v {
 			if i > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			writeJSON(b, s)
+			b = jsontext.AppendString(b, s)
 		}
-		b.WriteByte(']')
+		b = append(b, ']')
 	case time.Time:
-		writeTime(b, v)
+		b = appendTime(b, v)
 	case json.RawMessage:
-		b.Write(v)
+		b = append(b, v...)
 	case json.Number:
-		b.WriteString(string(v))
+		b = append(b, v...)
 	// Expanded relations: written here rather than by encoding/json, which
 	// takes each record's JSON from MarshalJSON and then checks and copies
 	// it again (a sixth of an expanded list's CPU).
 	case *Record:
 		if v == nil {
-			b.WriteString("null")
-			return nil
+			return append(b, "null"...), nil
 		}
-		out, err := v.AppendJSON(b.AvailableBuffer(), nil)
-		b.Write(out)
-		return err
+		return v.AppendJSON(b, nil)
 	case []*Record:
 		if v == nil {
-			b.WriteString("null")
-			return nil
+			return append(b, "null"...), nil
 		}
-		b.WriteByte('[')
+		b = append(b, '[')
 		for i, r := range v {
 			if i > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			if err := encodeValue(b, r); err != nil {
-				return err
+			var err error
+			if b, err = encodeValue(b, r); err != nil {
+				return b, err
 			}
 		}
-		b.WriteByte(']')
+		b = append(b, ']')
 	case map[string]any:
 		if v == nil {
-			b.WriteString("null")
-			return nil
+			return append(b, "null"...), nil
 		}
-		b.WriteByte('{')
+		b = append(b, '{')
 		for i, k := range slices.Sorted(maps.Keys(v)) {
 			if i > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			writeJSON(b, k)
-			b.WriteByte(':')
-			if err := encodeValue(b, v[k]); err != nil {
-				return err
+			b = jsontext.AppendString(b, k)
+			b = append(b, ':')
+			var err error
+			if b, err = encodeValue(b, v[k]); err != nil {
+				return b, err
 			}
 		}
-		b.WriteByte('}')
+		b = append(b, '}')
 	default:
 		out, err := json.Marshal(v)
-		b.Write(out)
-		return err
+		return append(b, out...), err
 	}
-	return nil
+	return b, nil
 }
 
 // appendFloat formats f as encoding/json does.
@@ -197,95 +187,10 @@ func appendFloat(b []byte, f float64) []byte {
 	return b
 }
 
-const hex = "0123456789abcdef"
-
-// writeTime writes t as a JSON string in TimeLayout.
-func writeTime(b *bytes.Buffer, t time.Time) {
-	b.WriteByte('"')
-	b.Write(AppendTime(b.AvailableBuffer(), t))
-	b.WriteByte('"')
-}
-
-// AppendString appends s to b as a JSON string, escaped as records are
-// written.
-func AppendString(b []byte, s string) []byte {
-	buf := bytes.NewBuffer(b)
-	writeJSON(buf, s)
-	return buf.Bytes()
-}
-
-// plain8 reports whether none of the eight bytes in x needs escaping or a
-// closer look: all are ASCII, none is a control character, '"' or '\\'.
-// (Bit tricks from "Bit Twiddling Hacks": a byte below n, a zero byte.)
-func plain8(x uint64) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	below := func(x uint64, n byte) uint64 { return (x - ones*uint64(n)) &^ x & highs }
-	zero := func(x uint64) uint64 { return (x - ones) &^ x & highs }
-	return x&highs|below(x, 0x20)|zero(x^(ones*'"'))|zero(x^(ones*'\\')) == 0
-}
-
-// writeJSON writes s as a JSON string, escaping what JSON requires and the
-// line separators U+2028 and U+2029, as encoding/json does (but not <, >
-// and &: responses are JSON, not HTML).
-func writeJSON(b *bytes.Buffer, s string) {
-	b.WriteByte('"')
-	start := 0
-	for i := 0; i < len(s); {
-		// Eight bytes at a time while none needs a look: text is mostly
-		// plain ASCII, and rendering it was a tenth of a list's CPU.
-		for i+8 <= len(s) && plain8(uint64(s[i])|uint64(s[i+1])<<8|uint64(s[i+2])<<16|uint64(s[i+3])<<24|
-			uint64(s[i+4])<<32|uint64(s[i+5])<<40|uint64(s[i+6])<<48|uint64(s[i+7])<<56) {
-			i += 8
-		}
-		if i >= len(s) {
-			break
-		}
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b.WriteString(s[start:i])
-			switch c {
-			case '"', '\\':
-				b.WriteByte('\\')
-				b.WriteByte(c)
-			case '\n':
-				b.WriteString(`\n`)
-			case '\r':
-				b.WriteString(`\r`)
-			case '\t':
-				b.WriteString(`\t`)
-			default:
-				b.WriteString(`\u00`)
-				b.WriteByte(hex[c>>4])
-				b.WriteByte(hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b.WriteString(s[start:i])
-			b.WriteString(`\ufffd`)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b.WriteString(s[start:i])
-			b.WriteString(`\u202`)
-			b.WriteByte(hex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b.WriteString(s[start:])
-	b.WriteByte('"')
+// appendTime appends t as a JSON string in TimeLayout.
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	return append(AppendTime(b, t), '"')
 }
 
 // ParseInternalJSON reads a record written by AppendInternalJSON. Fields

@@ -219,11 +219,13 @@ func FuzzWriteJSON(f *testing.F) {
 	f.Add("", 1e21)
 	f.Add("x", -0.0)
 	f.Fuzz(func(t *testing.T, s string, n float64) {
-		var b bytes.Buffer
-		writeJSON(&b, s)
+		b, err := encodeValue(nil, s)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var got string
-		if err := json.Unmarshal(b.Bytes(), &got); err != nil {
-			t.Fatalf("%q wrote invalid JSON %s: %v", s, b.Bytes(), err)
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%q wrote invalid JSON %s: %v", s, b, err)
 		}
 		var want string
 		stdS, _ := json.Marshal(s)
@@ -258,24 +260,6 @@ func FuzzValidID(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if got, want := ValidID(s), idPattern.MatchString(s); got != want {
 			t.Fatalf("ValidID(%q) = %v, want %v", s, got, want)
-		}
-	})
-}
-
-// FuzzPlain8 holds the eight-byte test to the byte-by-byte one.
-func FuzzPlain8(f *testing.F) {
-	f.Add(uint64(0x6f6c6c6568206120))
-	f.Add(uint64(0x2022205c1f7f8020))
-	f.Fuzz(func(t *testing.T, x uint64) {
-		want := true
-		for i := range 8 {
-			c := byte(x >> (8 * i))
-			if c >= utf8.RuneSelf || c < 0x20 || c == '"' || c == '\\' {
-				want = false
-			}
-		}
-		if got := plain8(x); got != want {
-			t.Fatalf("plain8(%#016x) = %v, want %v", x, got, want)
 		}
 	})
 }
