@@ -204,21 +204,8 @@ func Middleware(o Observe, next http.Handler) http.Handler {
 				}
 				span.End()
 			}
-			// The line is built here rather than by Logger.LogAttrs, which
-			// would look up the caller for a source no handler writes.
-			if h := log.Handler(); h.Enabled(ctx, slog.LevelInfo) {
-				line := slog.NewRecord(end, slog.LevelInfo, "request", 0)
-				line.AddAttrs(
-					slog.String("method", r.Method),
-					slog.String("route", route),
-					slog.String("path", r.URL.Path),
-					slog.Int("status", rec.status),
-					slog.Int64("bytes", rec.size),
-					slog.Duration("duration", elapsed),
-					slog.String("user_id", info.User),
-				)
-				_ = h.Handle(ctx, line)
-			}
+			telemetry.LogAccess(ctx, log, telemetry.Access{Time: end, Method: r.Method, Route: route, Path: r.URL.Path,
+				Status: rec.status, Bytes: rec.size, Duration: elapsed, User: info.User})
 		}()
 		next.ServeHTTP(rec, r)
 	})

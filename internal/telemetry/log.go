@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/trace"
@@ -31,13 +32,25 @@ func NewLogger(level, format string, w io.Writer) *slog.Logger {
 			format = "text"
 		}
 	}
-	var h slog.Handler
-	if format == "json" {
-		h = slog.NewJSONHandler(w, opts)
-	} else {
-		h = slog.NewTextHandler(w, opts)
+	if format != "json" {
+		return slog.New(contextHandler{Handler: slog.NewTextHandler(w, opts)})
 	}
-	return slog.New(contextHandler{h})
+	// The handler and LogAccess's own encoder write whole lines through
+	// one lock.
+	lw := &lockedWriter{w: w}
+	return slog.New(contextHandler{Handler: slog.NewJSONHandler(lw, opts), json: lw})
+}
+
+// lockedWriter serializes the writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // IsTerminal reports whether w is a terminal.
@@ -46,8 +59,13 @@ func IsTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// contextHandler adds the request and trace ids found in a record's context.
-type contextHandler struct{ slog.Handler }
+// contextHandler adds the request and trace ids found in a record's
+// context. json is set when it writes JSON lines with nothing added by
+// WithAttrs or WithGroup: LogAccess then writes its line itself.
+type contextHandler struct {
+	slog.Handler
+	json *lockedWriter
+}
 
 func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
 	if ctx != nil {
@@ -66,7 +84,7 @@ func (h contextHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	for i, a := range as {
 		out[i] = redact(a)
 	}
-	return contextHandler{h.Handler.WithAttrs(out)}
+	return contextHandler{Handler: h.Handler.WithAttrs(out)}
 }
 
 // redactRecord returns r with its message and attributes redacted; r
@@ -127,7 +145,7 @@ func redact(a slog.Attr) slog.Attr {
 }
 
 func (h contextHandler) WithGroup(name string) slog.Handler {
-	return contextHandler{h.Handler.WithGroup(name)}
+	return contextHandler{Handler: h.Handler.WithGroup(name)}
 }
 
 // Redacted replaces a secret in the logs.
