@@ -128,6 +128,16 @@ const unmatched = "unmatched"
 // security headers, turns panics into 500 problems, and at the end writes
 // one access-log line and the request's metrics, labelled by route
 // template.
+// Header values that every answer carries, one slice shared by all: a
+// Header holds it under its canonical key, and neither Set nor Add writes
+// into it (Add appends past its length, which is its capacity).
+var (
+	hdrNosniff    = []string{"nosniff"}
+	hdrDeny       = []string{"DENY"}
+	hdrNoReferrer = []string{"no-referrer"}
+	hdrJSON       = []string{"application/json"}
+)
+
 func Middleware(o Observe, next http.Handler) http.Handler {
 	log := o.Log
 	if log == nil {
@@ -166,10 +176,10 @@ func Middleware(o Observe, next http.Handler) http.Handler {
 		ctx = auth.WithClient(ctx, auth.Client{IP: ip, UserAgent: r.UserAgent()})
 		r = r.WithContext(ctx)
 		h := w.Header()
-		h.Set("X-Request-Id", id)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
+		h["X-Request-Id"] = []string{id}
+		h["X-Content-Type-Options"] = hdrNosniff
+		h["X-Frame-Options"] = hdrDeny
+		h["Referrer-Policy"] = hdrNoReferrer
 		rec := &recorder{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {

@@ -125,7 +125,7 @@ func JSON(w http.ResponseWriter, status int, v any) {
 
 // RawJSON writes an already encoded JSON body.
 func RawJSON(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = hdrJSON
 	w.WriteHeader(status)
 	w.Write(body)
 }

@@ -494,12 +494,19 @@ func (a *API) deleteRecord(w http.ResponseWriter, r *http.Request) error {
 // X-API-Key) on every read, so that no cache hands one caller's answer
 // to another. The API compresses nothing, so Accept-Encoding is left to
 // whatever compresses in front of it.
+// The values of Vary and of Cache-Control on private reads, shared by
+// every answer (see the header values in httpx).
+var (
+	hdrVaryCaller = []string{"Authorization, X-API-Key"}
+	hdrPrivate    = []string{"private, no-cache"}
+)
+
 func setCacheHeaders(w http.ResponseWriter, c *schema.Collection, rule *string, expanded bool) {
 	h := w.Header()
-	h.Set("Vary", "Authorization, X-API-Key")
+	h["Vary"] = hdrVaryCaller
 	maxAge, swr, ok := c.HTTPCacheAges()
 	if !ok || expanded || rule == nil || strings.TrimSpace(*rule) != "" {
-		h.Set("Cache-Control", "private, no-cache")
+		h["Cache-Control"] = hdrPrivate
 		return
 	}
 	v := "public, max-age=" + strconv.FormatInt(int64(maxAge.Seconds()), 10)

@@ -186,7 +186,7 @@ func GetRecord(ctx context.Context, q Querier, d sqldb.Dialect, c *schema.Collec
 // row until the transaction ends.
 func GetRecordIf(ctx context.Context, q Querier, c *schema.Collection, id, cond string, a *sqldb.Args, lock bool) (*schema.Record, error) {
 	d := a.Dialect
-	stmt := fmt.Sprintf(`SELECT %s FROM %s r WHERE %s`, selectList(d, c), d.Quote(c.Name), withID(cond, id, a))
+	stmt := `SELECT ` + selectList(d, c) + ` FROM ` + d.Quote(c.Name) + ` r WHERE ` + withID(cond, id, a)
 	if lock {
 		stmt += forUpdate(d)
 	}

@@ -185,6 +185,9 @@ func Redact(s string) string {
 // letters such as U+017F (ſ) and U+212A (K).
 func mayHoldSecret(s string) bool {
 	for i := 0; i < len(s); i++ {
+		if !secretStart[s[i]] {
+			continue
+		}
 		rest := s[i+1:]
 		switch s[i] {
 		case '@':
@@ -213,6 +216,18 @@ func mayHoldSecret(s string) bool {
 	}
 	return false
 }
+
+// secretStart marks the bytes mayHoldSecret looks at more closely: those
+// that begin what a pattern must contain, and every byte outside ASCII.
+var secretStart = func() (t [256]bool) {
+	for _, c := range []byte("@seEaA") {
+		t[c] = true
+	}
+	for c := utf8.RuneSelf; c < len(t); c++ {
+		t[c] = true
+	}
+	return t
+}()
 
 // foldPrefix reports whether s begins with lower, a lower-case ASCII word,
 // in any case.
