@@ -64,13 +64,19 @@ type Writer struct {
 // Append writes the event of op on r in tx, with the trace context of ctx
 // as message headers so the trace continues in every consumer.
 func (w *Writer) Append(ctx context.Context, tx *store.Tx, op string, r *schema.Record) error {
-	now := time.Now
-	if w.Now != nil {
-		now = w.Now
-	}
 	rec, err := r.AppendInternalJSON(nil)
 	if err != nil {
 		return fmt.Errorf("outbox: encode record: %w", err)
+	}
+	return w.AppendEncoded(ctx, tx, op, r, rec)
+}
+
+// AppendEncoded is Append for a caller that has encoded the record
+// already: rec is r.AppendInternalJSON's result. The event holds a copy.
+func (w *Writer) AppendEncoded(ctx context.Context, tx *store.Tx, op string, r *schema.Record, rec []byte) error {
+	now := time.Now
+	if w.Now != nil {
+		now = w.Now
 	}
 	ev := Event{ID: uuid.Must(uuid.NewV7()).String(), Op: op, Collection: r.Collection.Name, RecordID: r.ID,
 		Record: rec, Time: now().UTC()}

@@ -54,6 +54,9 @@ type WriteOptions struct {
 // when an earlier request with the same idempotency key made the record.
 type Created struct {
 	Record *schema.Record
+	// JSON, when not nil, is Record as the API writes it (AppendJSON),
+	// encoded already for its event.
+	JSON   []byte
 	Replay []byte
 }
 
@@ -88,6 +91,7 @@ func (s *Service) Create(ctx context.Context, name string, body map[string]json.
 		id = NewID()
 	}
 	r := &schema.Record{Collection: c, ID: id, Created: now, Updated: now, Values: vals}
+	var out []byte // the answer's JSON, when encoding the event gave it
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
 		if err := checkRelations(ctx, tx, c, vals, s.lookup); err != nil {
 			return err
@@ -99,15 +103,26 @@ func (s *Service) Create(ctx context.Context, name string, body map[string]json.
 		if err := s.checkWritten(ctx, tx, c, withBody(caller, body, vals), "create", id); err != nil {
 			return err
 		}
-		if err := s.event(ctx, tx, outbox.OpCreate, r); err != nil {
-			return err
+		if s.events != nil {
+			rec, err := r.AppendInternalJSON(nil)
+			if err != nil {
+				return fmt.Errorf("encode record: %w", err)
+			}
+			if err := s.events.AppendEncoded(ctx, tx, outbox.OpCreate, r, rec); err != nil {
+				return err
+			}
+			if !c.HidesData() {
+				out = rec // what the answer holds too
+			}
 		}
 		if o.IdempotencyKey == "" {
 			return nil
 		}
-		resp, err := r.MarshalJSON()
-		if err != nil {
-			return err
+		resp := out
+		if resp == nil {
+			if resp, err = r.MarshalJSON(); err != nil {
+				return err
+			}
 		}
 		it := &store.Idempotent{BodyHash: o.BodyHash, Status: 201, Response: resp}
 		return store.PutIdempotent(ctx, tx, scope, o.IdempotencyKey, it, now, now.Add(s.idemTTL))
@@ -123,7 +138,7 @@ func (s *Service) Create(ctx context.Context, name string, body map[string]json.
 		return nil, storeErr(err, c)
 	}
 	s.changed(ctx, c, id, false)
-	return &Created{Record: r}, nil
+	return &Created{Record: r, JSON: out}, nil
 }
 
 func (s *Service) replay(ctx context.Context, scope string, o WriteOptions) (*Created, error) {

@@ -420,9 +420,11 @@ func (a *API) createRecord(w http.ResponseWriter, r *http.Request) error {
 		httpx.RawJSON(w, http.StatusCreated, res.Replay)
 		return nil
 	}
-	out, err := res.Record.MarshalJSON()
-	if err != nil {
-		return err
+	out := res.JSON
+	if out == nil {
+		if out, err = res.Record.MarshalJSON(); err != nil {
+			return err
+		}
 	}
 	w.Header().Set("Location", "/api/v1/collections/"+name+"/records/"+res.Record.ID)
 	w.Header().Set("ETag", records.ETagOf(out))

@@ -192,6 +192,18 @@ func (r *Rules) Each(f func(op string, rule *string)) {
 // and auth collections.
 func (c *Collection) HasFields() bool { return c.Type != Document }
 
+// HidesData reports whether a record's internal JSON (AppendInternalJSON)
+// holds more than the API shows (AppendJSON): whether a field is hidden
+// without being a secret the system keeps out of both.
+func (c *Collection) HidesData() bool {
+	for _, f := range c.Fields {
+		if f.Hidden && !f.System {
+			return true
+		}
+	}
+	return false
+}
+
 // AuthFields are the system fields every auth collection has.
 func AuthFields() []*Field {
 	return []*Field{
