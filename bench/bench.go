@@ -30,7 +30,7 @@ type Config struct {
 	Rounds    int
 	Records   int // posts
 	Users     int
-	Members   int           // members who sign in, for list-owner
+	Members   int           // members who sign in, for the user scenarios
 	Conns     int           // connections of the closed loop
 	Starts    int           // starts on an empty data directory, for start to ready
 	Settle    time.Duration // idle time before RSS is read
@@ -77,7 +77,7 @@ type TargetReport struct {
 	LoadHow       string    `json:"load_how"`
 	LoadSeconds   float64   `json:"load_seconds"`
 	// MembersSeconds is the time to create the members, load member_posts
-	// and sign the members in, when list-owner ran.
+	// and sign the members in, when a user scenario ran.
 	MembersSeconds float64 `json:"members_load_seconds,omitempty"`
 	MembersHow     string  `json:"members_load_how,omitempty"`
 	// NotRun names the scenarios asked for that the target cannot

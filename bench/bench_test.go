@@ -65,7 +65,7 @@ func TestShortRun(t *testing.T) {
 		t.Fatalf("want one results file, got %v (%v)", md, err)
 	}
 	b, _ := os.ReadFile(md[0])
-	for _, want := range []string{"| scenario | caller |", "| view | superuser |", "| list-owner | user |", "start to ready", "strata-sqlite / floor", "## Storage ceilings"} {
+	for _, want := range []string{"| scenario | caller |", "| view | superuser |", "| list-owner | user |", "| view-owner | user |", "| create-owner | user |", "start to ready", "strata-sqlite / floor", "## Storage ceilings"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("%s lacks %q", md[0], want)
 		}
@@ -134,7 +134,7 @@ func TestScenarioCallers(t *testing.T) {
 	for _, name := range targetNames {
 		tg := newTarget(name, nil)
 		if _, ok := tg.cannot[asUser]; !ok && !tg.viewOnly && (tg.members == nil || tg.signIn == nil) {
-			t.Errorf("%s runs list-owner but has no members step or no sign-in", name)
+			t.Errorf("%s runs the user scenarios but has no members step or no sign-in", name)
 		}
 	}
 }

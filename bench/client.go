@@ -37,8 +37,18 @@ type instance struct {
 
 // member is a signed-in member of the members auth collection.
 type member struct {
-	id   string // the member's record id
-	auth string // the Authorization header with the member's token
+	id    string   // the member's record id
+	auth  string   // the Authorization header with the member's token
+	posts []string // the ids of the member_posts the member wrote
+}
+
+// ownPosts gives each member the ids of its member_posts: ids[i] is the
+// post that memberPostBodies wrote for member i mod len(ms).
+func ownPosts(ms []member, ids []string) {
+	for i, id := range ids {
+		m := &ms[i%len(ms)]
+		m.posts = append(m.posts, id)
+	}
 }
 
 // newClient returns an HTTP client that keeps up to conns connections

@@ -70,9 +70,14 @@ func runRound(ctx context.Context, c *http.Client, st *state, sc scenario, conns
 	for i := range ws {
 		w := &worker{slot: i, rng: rand.New(rand.NewPCG(seed, uint64(i)))}
 		ws[i] = w
+		me := st.member(i)
+		if sc.caller == asUser && me == nil {
+			w.fail("no member is signed in")
+			continue
+		}
 		wg.Go(func() {
 			for ctx.Err() == nil && time.Now().Before(end) {
-				r, ok := sc.next(st, w.rng)
+				r, ok := sc.next(st, w.rng, me)
 				if !ok {
 					return
 				}
@@ -114,11 +119,12 @@ func (w *worker) do(ctx context.Context, c *http.Client, st *state, r request) {
 			req.Header.Set("Authorization", in.auth)
 		}
 	case asUser:
-		if len(st.members) == 0 {
+		me := st.member(w.slot)
+		if me == nil {
 			w.fail("no member is signed in")
 			return
 		}
-		req.Header.Set("Authorization", st.members[w.slot%len(st.members)].auth)
+		req.Header.Set("Authorization", me.auth)
 	}
 	t0 := time.Now()
 	resp, err := c.Do(req)

@@ -91,7 +91,7 @@ func pbMembers(ctx context.Context, in *instance, d *dataset) ([]member, error) 
 		`{"name":"published","type":"bool"},{"name":"author","type":"relation","collectionId":"` + members.ID + `","maxSelect":1},` +
 		`{"name":"body","type":"text"},` + autodates + `],` +
 		"\"indexes\":[\"CREATE INDEX `idx_member_posts_owner` ON `member_posts` (`author`, `published`, `views`)\"]," +
-		`"listRule":"` + ownerRule + `","viewRule":"` + ownerRule + `"}`
+		`"listRule":"` + ownerRule + `","viewRule":"` + ownerRule + `","createRule":"` + ownerRule + `"}`
 	if err := in.call(ctx, c, http.MethodPost, "/api/collections", []byte(posts), nil); err != nil {
 		return nil, err
 	}
@@ -108,13 +108,16 @@ func pbMembers(ctx context.Context, in *instance, d *dataset) ([]member, error) 
 	if err != nil {
 		return nil, fmt.Errorf("create members: %w", err)
 	}
+	var ids []string
 	err = pbWithBatch(ctx, in, c, func() error {
-		_, err := pbCreateBatches(ctx, in, c, "member_posts", d.memberPostBodies(memberIDs(ms)))
+		var err error
+		ids, err = pbCreateBatches(ctx, in, c, "member_posts", d.memberPostBodies(memberIDs(ms)))
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load member_posts: %w", err)
 	}
+	ownPosts(ms, ids)
 	if err := pbSignIn(ctx, in, d, ms); err != nil {
 		return nil, err
 	}

@@ -195,7 +195,7 @@ func markdown(r *Report) string {
 	p("")
 	p("Command: `%s`", c.Command)
 	p("")
-	p("Data: %d posts and %d users (with list-owner, %d members and their member_posts), the same on every target. Load: %d connections, closed loop, keep-alive; "+
+	p("Data: %d posts and %d users (with the user scenarios, %d members and their member_posts), the same on every target. Load: %d connections, closed loop, keep-alive; "+
 		"each scenario has a %s warm-up, then %d rounds of %s. req/s is the median of the rounds; p50 / p99 are "+
 		"latency percentiles over every request of all rounds together. Non-2xx answers count as errors. "+
 		"The load generator runs on the same machine as the targets. Every target stays up through the run; each "+
@@ -276,7 +276,7 @@ func markdown(r *Report) string {
 			load = t.LoadHow
 		}
 		if t.MembersHow != "" {
-			load += fmt.Sprintf("; for list-owner, %.1f s more: %s", t.MembersSeconds, t.MembersHow)
+			load += fmt.Sprintf("; for the user scenarios, %.1f s more: %s", t.MembersSeconds, t.MembersHow)
 		}
 		p("| %s | %s | %s ms | %.1f MiB | %s | %.1f MiB | %.1f MiB |", t.Name, t.Version, num(t.StartMedianMS),
 			float64(t.RSSStartMedianKiB)/1024, load, float64(t.RSSLoadKiB)/1024, float64(t.RSSRunKiB)/1024)

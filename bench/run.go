@@ -363,9 +363,10 @@ func verifyAnonymous(ctx context.Context, in *instance, posts []string) error {
 	return nil
 }
 
-// verifyOwner checks the owner-only rule: each member's list answers that
+// verifyOwner checks the owner-only rules: each member's list answers that
 // member's matching posts only, as many as the data set says (up to 50),
-// and a caller with no credentials gets none of them.
+// and a caller with no credentials gets none of them; a member may view
+// and create its own posts and neither view nor create another's.
 func verifyOwner(ctx context.Context, in *instance, d *dataset, ms []member) error {
 	c := newClient(1)
 	defer c.CloseIdleConnections()
@@ -382,6 +383,27 @@ func verifyOwner(ctx context.Context, in *instance, d *dataset, ms []member) err
 	err := in.callAs(ctx, c, "", "GET", in.records("member_posts")+in.list, nil, &page)
 	if err == nil && len(page.Items) > 0 {
 		return fmt.Errorf("an anonymous list of member_posts answered %d posts", len(page.Items))
+	}
+	if len(ms) < 2 || len(ms[0].posts) == 0 || len(ms[1].posts) == 0 {
+		return nil
+	}
+	me, other := ms[0], ms[1]
+	var post struct{ Author string }
+	if err := in.callAs(ctx, c, me.auth, "GET", in.records("member_posts")+"/"+me.posts[0], nil, &post); err != nil {
+		return fmt.Errorf("a member's view of its own post: %w", err)
+	}
+	if post.Author != me.id {
+		return fmt.Errorf("a member's own post has author %q, want %q", post.Author, me.id)
+	}
+	if in.callAs(ctx, c, me.auth, "GET", in.records("member_posts")+"/"+other.posts[0], nil, nil) == nil {
+		return fmt.Errorf("a member viewed another member's post")
+	}
+	// Unpublished, so that no list counts it.
+	if err := in.callAs(ctx, c, me.auth, "POST", in.records("member_posts"), postJSON("own", 0, false, me.id, "x"), nil); err != nil {
+		return fmt.Errorf("a member's create of its own post: %w", err)
+	}
+	if in.callAs(ctx, c, me.auth, "POST", in.records("member_posts"), postJSON("theirs", 0, false, other.id, "x"), nil) == nil {
+		return fmt.Errorf("a member created a post in another member's name")
 	}
 	return nil
 }

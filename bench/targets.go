@@ -195,7 +195,8 @@ func strataMembers(ctx context.Context, in *instance, d *dataset) ([]member, err
 		`{"name":"members","type":"auth","fields":[{"name":"name","type":"text","required":true}],"rules":{"create":""}}`,
 		`{"name":"member_posts","type":"base","fields":[{"name":"title","type":"text","required":true},{"name":"views","type":"number"},` +
 			`{"name":"published","type":"bool"},{"name":"author","type":"relation","collection":"members"},{"name":"body","type":"text"}],` +
-			`"indexes":[{"fields":["author","published","views"]}],"rules":{"list":"` + ownerRule + `","view":"` + ownerRule + `"}}`,
+			`"indexes":[{"fields":["author","published","views"]}],` +
+			`"rules":{"list":"` + ownerRule + `","view":"` + ownerRule + `","create":"` + ownerRule + `"}}`,
 	} {
 		if err := in.call(ctx, c, http.MethodPost, "/api/v1/collections", []byte(col), nil); err != nil {
 			return nil, err
@@ -213,9 +214,11 @@ func strataMembers(ctx context.Context, in *instance, d *dataset) ([]member, err
 	if err != nil {
 		return nil, fmt.Errorf("register members: %w", err)
 	}
-	if _, err := in.createEach(ctx, "member_posts", d.memberPostBodies(memberIDs(ms)), 16); err != nil {
+	ids, err := in.createEach(ctx, "member_posts", d.memberPostBodies(memberIDs(ms)), 16)
+	if err != nil {
 		return nil, fmt.Errorf("load member_posts: %w", err)
 	}
+	ownPosts(ms, ids)
 	if err := strataSignIn(ctx, in, d, ms); err != nil {
 		return nil, err
 	}
