@@ -89,8 +89,8 @@ type scenario struct {
 	caller caller
 	what   string
 	// next returns a worker's next request; false when there is nothing
-	// left to do (delete, once its ids are spent). me is the worker's
-	// member when the caller is asUser, nil otherwise.
+	// left to do (delete, once its ids are spent). me is the member whose
+	// token the worker sends as asUser, nil when no member is signed in.
 	next func(st *state, rng *rand.Rand, me *member) (request, bool)
 	// cached runs the scenario with the target's own cache on posts (see
 	// target.cache); a target without one does not run it.
