@@ -72,9 +72,9 @@ func (s *Service) ruleSQL(c *schema.Collection, caller *Caller, op string, args 
 	if err != nil || rule == "" {
 		return "", err
 	}
-	e, err := query.Parse(rule)
+	e, err := s.parsedRule(rule)
 	if err != nil {
-		return "", fmt.Errorf("rule %s of %s: %w", op, c.Name, err)
+		return "", fmt.Errorf("%s rule of %s: %w", op, c.Name, err)
 	}
 	env := &query.Env{Dialect: args.Dialect, Collection: c, Alias: store.Alias, Lookup: s.lookup, Request: caller.Request}
 	where, err := env.Where(e, args)
