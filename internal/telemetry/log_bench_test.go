@@ -15,7 +15,7 @@ func BenchmarkAccessLine(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		LogAccess(ctx, log, Access{Time: time.Now(), Method: "GET", Route: "GET /api/v1/collections/{name}/records/{id}",
-			Path: "/api/v1/collections/posts/records/01a20973-2245-79df-8e44-007339bb2640",
+			Path:   "/api/v1/collections/posts/records/01a20973-2245-79df-8e44-007339bb2640",
 			Status: 200, Bytes: 172, Duration: 1500 * time.Microsecond, User: "su_01a20973"})
 	}
 }
