@@ -123,11 +123,6 @@ func statusClass(code int) string {
 // unmatched is the route label of requests no route took.
 const unmatched = "unmatched"
 
-// Middleware wraps every request: it gives it an id (X-Request-Id, taken
-// from the client when well formed), continues the caller's trace, sets
-// security headers, turns panics into 500 problems, and at the end writes
-// one access-log line and the request's metrics, labelled by route
-// template.
 // Header values that every answer carries, one slice shared by all: a
 // Header holds it under its canonical key, and neither Set nor Add writes
 // into it (Add appends past its length, which is its capacity).
@@ -138,6 +133,11 @@ var (
 	hdrJSON       = []string{"application/json"}
 )
 
+// Middleware wraps every request: it gives it an id (X-Request-Id, taken
+// from the client when well formed), continues the caller's trace, sets
+// security headers, turns panics into 500 problems, and at the end writes
+// one access-log line and the request's metrics, labelled by route
+// template.
 func Middleware(o Observe, next http.Handler) http.Handler {
 	log := o.Log
 	if log == nil {

@@ -478,6 +478,13 @@ func (a *API) deleteRecord(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// The values of Vary and of Cache-Control on private reads, shared by
+// every answer (see the header values in httpx).
+var (
+	hdrVaryCaller = []string{"Authorization, X-API-Key"}
+	hdrPrivate    = []string{"private, no-cache"}
+)
+
 // setCacheHeaders sets Cache-Control and Vary on a successful read of c
 // whose access rule is rule; expanded says whether the answer includes
 // expanded relations.
@@ -496,13 +503,6 @@ func (a *API) deleteRecord(w http.ResponseWriter, r *http.Request) error {
 // X-API-Key) on every read, so that no cache hands one caller's answer
 // to another. The API compresses nothing, so Accept-Encoding is left to
 // whatever compresses in front of it.
-// The values of Vary and of Cache-Control on private reads, shared by
-// every answer (see the header values in httpx).
-var (
-	hdrVaryCaller = []string{"Authorization, X-API-Key"}
-	hdrPrivate    = []string{"private, no-cache"}
-)
-
 func setCacheHeaders(w http.ResponseWriter, c *schema.Collection, rule *string, expanded bool) {
 	h := w.Header()
 	h["Vary"] = hdrVaryCaller

@@ -28,7 +28,7 @@ type Access struct {
 // attributes method, route, path, status, bytes, duration and user_id,
 // then the ids of ctx as any line has them. A JSON logger from NewLogger
 // writes the very line its handler would, without building a slog.Record
-// (a third of the cost of a cached view once went to that line).
+// (through slog the line took 2.1 us and an allocation, 6% of a view's CPU).
 func LogAccess(ctx context.Context, log *slog.Logger, a Access) {
 	h := log.Handler()
 	if !h.Enabled(ctx, slog.LevelInfo) {
