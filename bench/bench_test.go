@@ -65,7 +65,7 @@ func TestShortRun(t *testing.T) {
 		t.Fatalf("want one results file, got %v (%v)", md, err)
 	}
 	b, _ := os.ReadFile(md[0])
-	for _, want := range []string{"| scenario | caller |", "| view | superuser |", "| list-owner | user |", "| view-owner | user |", "| create-owner | user |", "start to ready", "strata-sqlite / floor", "## Storage ceilings"} {
+	for _, want := range []string{"| scenario | caller |", "| view | superuser |", "| list-owner | user |", "| view-owner | user |", "| create-owner | user |", "| delete-owner | user |", "| mixed-public | anonymous |", "| expand-public | anonymous |", "start to ready", "strata-sqlite / floor", "## Storage ceilings"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("%s lacks %q", md[0], want)
 		}

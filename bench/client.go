@@ -40,6 +40,7 @@ type member struct {
 	id    string   // the member's record id
 	auth  string   // the Authorization header with the member's token
 	posts []string // the ids of the member_posts the member wrote
+	made  *pool    // the member_posts its creates made, for delete-owner
 }
 
 // ownPosts gives each member the ids of its member_posts: ids[i] is the

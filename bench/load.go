@@ -154,16 +154,16 @@ func (w *worker) fail(msg string) {
 // measure is one scenario on one target, measured round by round while
 // the other targets take their rounds in between.
 type measure struct {
-	c      *http.Client
-	st     *state
-	sc     scenario
-	cfg    Config
-	res    Result
-	shares []int64 // delete: how many posts the warm-up and each round may take
-	lat    []time.Duration
-	short  int           // rounds that ended early
-	ran    time.Duration // the rounds' time together
-	ticks  int64         // the server's CPU in its rounds and until it was quiet after each
+	c     *http.Client
+	st    *state
+	sc    scenario
+	cfg   Config
+	res   Result
+	pools []*pool // delete: the pools it takes from
+	lat   []time.Duration
+	short int           // rounds that ended early
+	ran   time.Duration // the rounds' time together
+	ticks int64         // the server's CPU in its rounds and until it was quiet after each
 	// elsewhere: the CPU of the whole machine and of our processes during
 	// the rounds, and their time.
 	busy, ours int64
@@ -173,8 +173,8 @@ type measure struct {
 // startMeasure prepares sc on a target and runs its warm-up.
 func startMeasure(ctx context.Context, c *http.Client, st *state, sc scenario, cfg Config) *measure {
 	m := &measure{c: c, st: st, sc: sc, cfg: cfg, res: Result{Scenario: sc.name, Caller: sc.caller.String()}}
-	if sc.name == "delete" {
-		m.shares = deleteShares(ctx, c, st, cfg)
+	if sc.op == "delete" {
+		m.pools = fillPools(ctx, c, st, sc.caller, cfg)
 	}
 	m.setShare(0)
 	runRound(ctx, c, st, sc, cfg.Conns, cfg.Warmup, 0)
@@ -183,10 +183,8 @@ func startMeasure(ctx context.Context, c *http.Client, st *state, sc scenario, c
 }
 
 func (m *measure) setShare(i int) {
-	if m.shares != nil {
-		start := m.st.end.Load()
-		m.st.next.Store(start)
-		m.st.end.Store(start + m.shares[i])
+	for _, p := range m.pools {
+		p.setShare(i)
 	}
 }
 
@@ -263,30 +261,33 @@ func settle(ctx context.Context, pids []int, max time.Duration) (time.Duration, 
 	return time.Since(began), false
 }
 
-// deleteShares splits the posts that create made between the warm-up and
-// the rounds of delete, in proportion to their length. Deletes are faster
-// than creates, so it first makes more posts, for 60% of the time delete
-// will take (for all of it and more when create did not run).
-func deleteShares(ctx context.Context, c *http.Client, st *state, cfg Config) []int64 {
+// fillPools gives the delete scenario of caller as the posts that its
+// creates made, split between the warm-up and the rounds in proportion to
+// their length. Deletes are faster than creates, so it first makes more
+// posts, for 60% of the time delete will take (for all of it and more
+// when create did not run).
+func fillPools(ctx context.Context, c *http.Client, st *state, as caller, cfg Config) []*pool {
+	pools := st.pools(as)
 	total := cfg.Warmup + time.Duration(cfg.Rounds)*cfg.Duration
 	extra := total * 6 / 10
-	if len(st.created) == 0 {
+	made := 0
+	for _, p := range pools {
+		p.mu.Lock()
+		made += len(p.kept)
+		p.mu.Unlock()
+	}
+	if made == 0 {
 		extra += total
 	}
-	create, _ := scenarioNamed("create")
-	runRound(ctx, c, st, create, cfg.Conns, extra, 99)
-	st.mu.Lock()
-	st.pool = slices.Clone(st.created)
-	st.created = nil
-	st.mu.Unlock()
-	st.next.Store(0)
-	st.end.Store(0)
-	n := float64(len(st.pool))
-	shares := []int64{int64(n * float64(cfg.Warmup) / float64(total))}
+	runRound(ctx, c, st, scenarioOf("create", as), cfg.Conns, extra, 99)
+	parts := []time.Duration{cfg.Warmup}
 	for range cfg.Rounds {
-		shares = append(shares, int64(n*float64(cfg.Duration)/float64(total)))
+		parts = append(parts, cfg.Duration)
 	}
-	return shares
+	for _, p := range pools {
+		p.fill(parts)
+	}
+	return pools
 }
 
 func median(v []float64) float64 {

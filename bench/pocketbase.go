@@ -47,8 +47,9 @@ func pocketbaseTarget() *target {
 
 // pbPrepare signs in as the superuser, replaces the default users auth
 // collection with a base collection shaped like the other targets', and
-// creates posts with the same index and rules: list and view public, the
-// rest for superusers only (null), as on Strata.
+// creates posts with the same index and rules as on Strata: users may be
+// viewed by anyone (so that an anonymous expand gets the authors), posts
+// read, written and deleted by anyone.
 func pbPrepare(ctx context.Context, in *instance) error {
 	c := newClient(1)
 	var tok struct{ Token string }
@@ -63,26 +64,27 @@ func pbPrepare(ctx context.Context, in *instance) error {
 	autodates := `{"name":"created","type":"autodate","onCreate":true},{"name":"updated","type":"autodate","onCreate":true,"onUpdate":true}`
 	var users struct{ ID string }
 	err := in.call(ctx, c, http.MethodPost, "/api/collections", []byte(`{"name":"users","type":"base","fields":[`+
-		`{"name":"name","type":"text","required":true},{"name":"email","type":"email"},`+autodates+`]}`), &users)
+		`{"name":"name","type":"text","required":true},{"name":"email","type":"email"},`+autodates+`],"viewRule":""}`), &users)
 	if err != nil {
 		return err
 	}
 	posts := `{"name":"posts","type":"base","fields":[{"name":"title","type":"text","required":true},{"name":"views","type":"number"},` +
 		`{"name":"published","type":"bool"},{"name":"author","type":"relation","collectionId":"` + users.ID + `","maxSelect":1},` +
 		`{"name":"body","type":"text"},` + autodates + `],` +
-		"\"indexes\":[\"CREATE INDEX `idx_posts_published_views` ON `posts` (`published`, `views`)\"],\"listRule\":\"\",\"viewRule\":\"\"}"
+		"\"indexes\":[\"CREATE INDEX `idx_posts_published_views` ON `posts` (`published`, `views`)\"]," +
+		`"listRule":"","viewRule":"","createRule":"","updateRule":"","deleteRule":""}`
 	return in.call(ctx, c, http.MethodPost, "/api/collections", []byte(posts), nil)
 }
 
 // pbMembers is strataMembers on PocketBase: members is an auth collection
-// anyone may create records in (createRule ""), member_posts has the
-// owner-only list and view rules and the same index.
+// anyone may create records in (createRule "") and each member may view
+// itself in, member_posts has the owner-only rules and the same index.
 func pbMembers(ctx context.Context, in *instance, d *dataset) ([]member, error) {
 	c := newClient(4)
 	defer c.CloseIdleConnections()
 	var members struct{ ID string }
 	err := in.call(ctx, c, http.MethodPost, "/api/collections", []byte(`{"name":"members","type":"auth",`+
-		`"fields":[{"name":"name","type":"text","required":true}],"createRule":""}`), &members)
+		`"fields":[{"name":"name","type":"text","required":true}],"createRule":"","viewRule":"`+selfRule+`"}`), &members)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +93,8 @@ func pbMembers(ctx context.Context, in *instance, d *dataset) ([]member, error) 
 		`{"name":"published","type":"bool"},{"name":"author","type":"relation","collectionId":"` + members.ID + `","maxSelect":1},` +
 		`{"name":"body","type":"text"},` + autodates + `],` +
 		"\"indexes\":[\"CREATE INDEX `idx_member_posts_owner` ON `member_posts` (`author`, `published`, `views`)\"]," +
-		`"listRule":"` + ownerRule + `","viewRule":"` + ownerRule + `","createRule":"` + ownerRule + `"}`
+		`"listRule":"` + ownerRule + `","viewRule":"` + ownerRule + `","createRule":"` + ownerRule +
+		`","updateRule":"` + ownerRule + `","deleteRule":"` + ownerRule + `"}`
 	if err := in.call(ctx, c, http.MethodPost, "/api/collections", []byte(posts), nil); err != nil {
 		return nil, err
 	}

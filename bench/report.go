@@ -323,11 +323,12 @@ func markdown(r *Report) string {
 	p("")
 	p("Callers: superuser, the target's superuser token (the floor's static token); anonymous, no Authorization "+
 		"header; user, a member of the auth collection members, signed in before the scenarios, each connection "+
-		"sending one member's token. posts has public list and view rules (\"\" on Strata, PocketBase and the floor's "+
-		"-public-reads), which superusers skip, so the superuser scenarios do the same work as without them. "+
-		"member_posts holds the posts again, each written by one of %d members in turn, with the list and view rule "+
-		"`%s` and an index on (author, published, views). The ceiling takes only view; a scenario a target cannot "+
-		"express is not run there (see the notes).", c.Members, ownerRule)
+		"sending one member's token. posts has public rules for every operation and users a public view rule (\"\" on "+
+		"Strata and PocketBase; the floor's -public), which superusers skip, so the superuser scenarios do the same "+
+		"work as without them. member_posts holds the posts again, each written by one of %d members in turn, with "+
+		"the list, view, create, update and delete rule `%s` and an index on (author, published, views); members has "+
+		"the view rule `%s`, so that a member's posts expand to the member. The ceiling takes only view; a scenario "+
+		"a target cannot express is not run there (see the notes).", c.Members, ownerRule, selfRule)
 	var notes []string
 	for _, t := range r.Targets {
 		for _, sc := range slices.Sorted(maps.Keys(t.NotRun)) {

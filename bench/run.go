@@ -107,7 +107,7 @@ func prepareTarget(ctx context.Context, cfg Config, t *target, ds *dataset, dir 
 		lv.st.server = append(lv.st.server, cpu.db)
 	}
 	if slices.ContainsFunc(lv.run, func(sc scenario) bool { return sc.caller == asAnonymous }) {
-		if err := verifyAnonymous(ctx, in, posts); err != nil {
+		if err := verifyAnonymous(ctx, in, users, posts); err != nil {
 			return lv.fail(fmt.Errorf("after the load: %w", err), logf)
 		}
 	}
@@ -124,6 +124,9 @@ func prepareTarget(ctx context.Context, cfg Config, t *target, ds *dataset, dir 
 		logf("%s: %d members and %d member_posts loaded, members signed in, in %.1f s", t.name, len(ms), len(ds.posts), lv.tr.MembersSeconds)
 		if err := verifyOwner(ctx, in, ds, ms); err != nil {
 			return lv.fail(fmt.Errorf("after loading members: %w", err), logf)
+		}
+		for i := range ms {
+			ms[i].made = new(pool)
 		}
 		lv.st.members = ms
 	}
@@ -323,6 +326,7 @@ type listPage struct {
 		Author    string
 		Views     float64
 		Published bool
+		Expand    struct{ Author struct{ ID, Name string } }
 	}
 }
 
@@ -344,9 +348,26 @@ func checkList(p *listPage, want int, author string) error {
 	return nil
 }
 
+// checkExpanded checks a page of the expand query as checkList does, and
+// that each post holds its author expanded, called name when name is not
+// "".
+func checkExpanded(p *listPage, want int, name string) error {
+	if err := checkList(p, want, ""); err != nil {
+		return err
+	}
+	for _, it := range p.Items {
+		a := it.Expand.Author
+		if a.ID != it.Author || a.Name == "" || (name != "" && a.Name != name) {
+			return fmt.Errorf("post %s of author %q has the author %+v expanded", it.ID, it.Author, a)
+		}
+	}
+	return nil
+}
+
 // verifyAnonymous checks that posts answers a caller with no credentials
-// as it answers the superuser: a post by id, and the list.
-func verifyAnonymous(ctx context.Context, in *instance, posts []string) error {
+// as it answers the superuser: a post by id, the list, the list with its
+// authors expanded, and a post created, updated and deleted.
+func verifyAnonymous(ctx context.Context, in *instance, users, posts []string) error {
 	c := newClient(1)
 	defer c.CloseIdleConnections()
 	var rec struct{ ID string }
@@ -360,13 +381,45 @@ func verifyAnonymous(ctx context.Context, in *instance, posts []string) error {
 	if err := checkList(&page, 50, ""); err != nil {
 		return fmt.Errorf("anonymous list: %w", err)
 	}
+	if err := in.callAs(ctx, c, "", "GET", in.records("posts")+in.expand, nil, &page); err != nil {
+		return err
+	}
+	if err := checkExpanded(&page, 50, ""); err != nil {
+		return fmt.Errorf("anonymous expand: %w", err)
+	}
+	return checkWrites(ctx, in, c, "", "posts", users[0])
+}
+
+// checkWrites checks, as the caller whose Authorization header is auth,
+// that a post of author created in collection can be updated and
+// deleted, and is gone after.
+func checkWrites(ctx context.Context, in *instance, c *http.Client, auth, collection, author string) error {
+	var rec struct {
+		ID    string
+		Views float64
+	}
+	// Unpublished, so that no list counts it.
+	if err := in.callAs(ctx, c, auth, "POST", in.records(collection), postJSON("check", 0, false, author, "x"), &rec); err != nil {
+		return fmt.Errorf("create in %s: %w", collection, err)
+	}
+	path := in.records(collection) + "/" + rec.ID
+	if err := in.callAs(ctx, c, auth, "PATCH", path, []byte(`{"views":7}`), &rec); err != nil || rec.Views != 7 {
+		return fmt.Errorf("update in %s answered views %v, want 7 (%v)", collection, rec.Views, err)
+	}
+	if err := in.callAs(ctx, c, auth, "DELETE", path, nil, nil); err != nil {
+		return fmt.Errorf("delete in %s: %w", collection, err)
+	}
+	if in.callAs(ctx, c, auth, "GET", path, nil, nil) == nil {
+		return fmt.Errorf("a post deleted from %s can still be read", collection)
+	}
 	return nil
 }
 
 // verifyOwner checks the owner-only rules: each member's list answers that
 // member's matching posts only, as many as the data set says (up to 50),
-// and a caller with no credentials gets none of them; a member may view
-// and create its own posts and neither view nor create another's.
+// with the member as their author when expanded, and a caller with no
+// credentials gets none of them; a member may view, create, update and
+// delete its own posts and none of another's.
 func verifyOwner(ctx context.Context, in *instance, d *dataset, ms []member) error {
 	c := newClient(1)
 	defer c.CloseIdleConnections()
@@ -388,6 +441,12 @@ func verifyOwner(ctx context.Context, in *instance, d *dataset, ms []member) err
 		return nil
 	}
 	me, other := ms[0], ms[1]
+	if err := in.callAs(ctx, c, me.auth, "GET", in.records("member_posts")+in.expand, nil, &page); err != nil {
+		return err
+	}
+	if err := checkExpanded(&page, min(50, d.ownerMatches(0)), d.members[0].Name); err != nil {
+		return fmt.Errorf("member 0's expand: %w", err)
+	}
 	var post struct{ Author string }
 	if err := in.callAs(ctx, c, me.auth, "GET", in.records("member_posts")+"/"+me.posts[0], nil, &post); err != nil {
 		return fmt.Errorf("a member's view of its own post: %w", err)
@@ -395,15 +454,21 @@ func verifyOwner(ctx context.Context, in *instance, d *dataset, ms []member) err
 	if post.Author != me.id {
 		return fmt.Errorf("a member's own post has author %q, want %q", post.Author, me.id)
 	}
-	if in.callAs(ctx, c, me.auth, "GET", in.records("member_posts")+"/"+other.posts[0], nil, nil) == nil {
+	theirs := in.records("member_posts") + "/" + other.posts[0]
+	if in.callAs(ctx, c, me.auth, "GET", theirs, nil, nil) == nil {
 		return fmt.Errorf("a member viewed another member's post")
 	}
-	// Unpublished, so that no list counts it.
-	if err := in.callAs(ctx, c, me.auth, "POST", in.records("member_posts"), postJSON("own", 0, false, me.id, "x"), nil); err != nil {
-		return fmt.Errorf("a member's create of its own post: %w", err)
+	if in.callAs(ctx, c, me.auth, "PATCH", theirs, []byte(`{"views":1}`), nil) == nil {
+		return fmt.Errorf("a member updated another member's post")
+	}
+	if in.callAs(ctx, c, me.auth, "DELETE", theirs, nil, nil) == nil {
+		return fmt.Errorf("a member deleted another member's post")
 	}
 	if in.callAs(ctx, c, me.auth, "POST", in.records("member_posts"), postJSON("theirs", 0, false, other.id, "x"), nil) == nil {
 		return fmt.Errorf("a member created a post in another member's name")
+	}
+	if err := checkWrites(ctx, in, c, me.auth, "member_posts", me.id); err != nil {
+		return fmt.Errorf("a member's own post: %w", err)
 	}
 	return nil
 }

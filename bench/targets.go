@@ -84,9 +84,9 @@ func newTarget(name string, pg *postgres) *target {
 	case "floor":
 		return &target{name: name, build: "bench/cmd/floor", health: "/healthz",
 			data: func(_ context.Context, dir string) ([]string, error) { return []string{"-dir", dir}, nil },
-			// Reads of posts without an Authorization header are public;
-			// one with a header must have the token.
-			serve: func(addr string) []string { return []string{"-http", addr, "-token", floorToken, "-public-reads"} },
+			// Requests on posts without an Authorization header are
+			// public; one with a header must have the token.
+			serve: func(addr string) []string { return []string{"-http", addr, "-token", floorToken, "-public"} },
 			prepare: func(_ context.Context, in *instance) error {
 				in.auth = "Bearer " + floorToken
 				return nil
@@ -155,10 +155,11 @@ func strataTarget(name string) *target {
 			}
 			in.auth = "Bearer " + tok.AccessToken
 			for _, col := range []string{
-				`{"name":"users","type":"base","fields":[{"name":"name","type":"text","required":true},{"name":"email","type":"email"}]}`,
+				`{"name":"users","type":"base","fields":[{"name":"name","type":"text","required":true},{"name":"email","type":"email"}],` +
+					`"rules":{"view":""}}`,
 				`{"name":"posts","type":"base","fields":[{"name":"title","type":"text","required":true},{"name":"views","type":"number"},` +
 					`{"name":"published","type":"bool"},{"name":"author","type":"relation","collection":"users"},{"name":"body","type":"text"}],` +
-					`"indexes":[{"fields":["published","views"]}],"rules":{"list":"","view":""}}`,
+					`"indexes":[{"fields":["published","views"]}],"rules":{"list":"","view":"","create":"","update":"","delete":""}}`,
 			} {
 				if err := in.call(ctx, c, http.MethodPost, "/api/v1/collections", []byte(col), nil); err != nil {
 					return err
@@ -180,23 +181,29 @@ func strataTarget(name string) *target {
 	}
 }
 
-// ownerRule is the list and view rule of member_posts, the same on Strata
-// and PocketBase.
-const ownerRule = "author = @request.auth.id"
+// ownerRule is every rule of member_posts, and selfRule the view rule of
+// members (a member sees itself, the author its posts expand to): the same
+// on Strata and PocketBase.
+const (
+	ownerRule = "author = @request.auth.id"
+	selfRule  = "id = @request.auth.id"
+)
 
 // strataMembers creates members (an auth collection anyone may register
-// in) and member_posts (posts whose author is a member, readable by their
-// author only, indexed for that), registers the members, loads
+// in, each member seeing only itself) and member_posts (posts whose author
+// is a member, which only their author may read, write and delete,
+// indexed for that), registers the members, loads
 // member_posts and signs every member in.
 func strataMembers(ctx context.Context, in *instance, d *dataset) ([]member, error) {
 	c := newClient(4)
 	defer c.CloseIdleConnections()
 	for _, col := range []string{
-		`{"name":"members","type":"auth","fields":[{"name":"name","type":"text","required":true}],"rules":{"create":""}}`,
+		`{"name":"members","type":"auth","fields":[{"name":"name","type":"text","required":true}],"rules":{"create":"","view":"` + selfRule + `"}}`,
 		`{"name":"member_posts","type":"base","fields":[{"name":"title","type":"text","required":true},{"name":"views","type":"number"},` +
 			`{"name":"published","type":"bool"},{"name":"author","type":"relation","collection":"members"},{"name":"body","type":"text"}],` +
 			`"indexes":[{"fields":["author","published","views"]}],` +
-			`"rules":{"list":"` + ownerRule + `","view":"` + ownerRule + `","create":"` + ownerRule + `"}}`,
+			`"rules":{"list":"` + ownerRule + `","view":"` + ownerRule + `","create":"` + ownerRule +
+			`","update":"` + ownerRule + `","delete":"` + ownerRule + `"}}`,
 	} {
 		if err := in.call(ctx, c, http.MethodPost, "/api/v1/collections", []byte(col), nil); err != nil {
 			return nil, err
