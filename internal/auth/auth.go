@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/strata-dev/strata/internal/schema"
+
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/argon2"
 )
@@ -460,6 +462,9 @@ type Principal struct {
 	// RateLimit is the API key's own request limit, such as
 	// "100/min burst 20"; "" means the default for users.
 	RateLimit string
+	// Account is the user's record as read when the request's session
+	// was checked, nil when it was not read.
+	Account *schema.Record
 }
 
 // Allows reports whether p's scopes let it run op on the records of

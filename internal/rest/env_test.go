@@ -27,6 +27,7 @@ type testEnv struct {
 	h      http.Handler
 	db     *store.DB
 	recs   *records.Service
+	signer *auth.Signer
 	token  string
 	migDir string
 	// skew moves the clock of the identity service and token checks.
@@ -79,7 +80,7 @@ func newEnv(t *testing.T, engine string, opts ...func(*rest.Options)) *testEnv {
 		f(&o)
 	}
 	h := rest.New(o)
-	e.h, e.recs = h, recs
+	e.h, e.recs, e.signer = h, recs, signer
 	hash, err := auth.HashPassword(adminPassword)
 	if err != nil {
 		t.Fatal(err)

@@ -11,12 +11,15 @@ import (
 	"github.com/strata-dev/strata/internal/identity"
 )
 
-// checkSession refuses a user token whose session has ended.
+// checkSession refuses a user token whose session has ended or whose
+// account is gone, and gives p its account's record.
 func (a *API) checkSession(ctx context.Context, p *auth.Principal) error {
 	if a.ident == nil {
 		return apperr.New(apperr.Unauthorized, "user sessions are not served here")
 	}
-	return a.ident.CheckSession(ctx, p)
+	rec, err := a.ident.CheckSession(ctx, p)
+	p.Account = rec
+	return err
 }
 
 func client(r *http.Request) auth.Client { return auth.ClientFrom(r.Context()) }

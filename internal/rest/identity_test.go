@@ -155,6 +155,70 @@ func TestSessions(t *testing.T) {
 	})
 }
 
+// TestSessionAccount: a request signed in as a user acts as the account
+// as it is now, read with its session, not as it was at sign-in; the
+// token of an account deleted since is refused on every route, and a
+// session's token works only for the account and collection it was made
+// for.
+func TestSessionAccount(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *testEnv) {
+		e.request("POST", "/api/v1/collections", map[string]any{"name": "members", "type": "auth",
+			"fields": []any{map[string]any{"name": "level", "type": "number"}}, "rules": map[string]any{"create": ""}}).status(201)
+		e.request("POST", "/api/v1/collections", map[string]any{"name": "notes", "type": "base",
+			"fields": []any{map[string]any{"name": "text", "type": "text"}},
+			"rules":  map[string]any{"view": "@request.auth.level >= 2", "list": "@request.auth.level >= 2"}}).status(201)
+		note := e.request("POST", "/api/v1/collections/notes/records", map[string]any{"text": "x"}).status(201).json()["id"].(string)
+		base := "/api/v1/auth/members/"
+		creds := map[string]any{"email": "ada@example.com", "password": "a long password"}
+		ada := e.anon("POST", base+"register", creds).status(201).json()["id"].(string)
+		e.anon("POST", base+"register", map[string]any{"email": "bob@example.com", "password": "a long password"}).status(201)
+		tok := e.anon("POST", base+"login", creds).status(200).json()["access_token"].(string)
+		bob := e.anon("POST", base+"login", map[string]any{"email": "bob@example.com", "password": "a long password"}).status(200).json()["access_token"].(string)
+
+		view := "/api/v1/collections/notes/records/" + note
+		e.as(tok, "GET", view, nil).problem(404)
+		e.request("PATCH", "/api/v1/collections/members/records/"+ada, map[string]any{"level": 2}).status(200)
+		e.as(tok, "GET", view, nil).status(200)
+		e.request("PATCH", "/api/v1/collections/members/records/"+ada, map[string]any{"level": 1}).status(200)
+		e.as(tok, "GET", view, nil).problem(404)
+
+		// Tokens signed with the server's key whose subject or collection
+		// is not the session's.
+		sess := e.claims(tok).SessionID
+		e.as(e.userToken(e.claims(bob).Subject, "members", sess), "GET", base+"me", nil).problem(401)
+		e.request("POST", "/api/v1/collections", map[string]any{"name": "staff", "type": "auth"}).status(201)
+		e.as(e.userToken(ada, "staff", sess), "GET", "/api/v1/auth/staff/me", nil).problem(401)
+		e.as(e.userToken(ada, "members", sess), "GET", base+"me", nil).status(200)
+
+		e.request("DELETE", "/api/v1/collections/members/records/"+ada, nil).status(204)
+		e.as(tok, "GET", view, nil).problem(401)
+		e.as(tok, "GET", base+"me", nil).problem(401)
+		e.as(tok, "GET", "/api/v1/collections/notes/records", nil).problem(401)
+		e.as(bob, "GET", base+"me", nil).status(200)
+	})
+}
+
+// claims returns the claims of a token the server signed.
+func (e *testEnv) claims(token string) *auth.Claims {
+	e.t.Helper()
+	c, err := e.signer.Verify(token, e.clock())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// userToken signs an access token for the user id of collection in
+// session, as the server's own key would.
+func (e *testEnv) userToken(id, collection, session string) string {
+	e.t.Helper()
+	tok, err := e.signer.Issue(auth.Principal{ID: id, Role: auth.RoleUser, Collection: collection, SessionID: session}, time.Minute, e.clock())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
 // TestLoginThrottle: failures lock sign-in for growing times, per account
 // and per address, with 429 and Retry-After; the counts are in the database,
 // so a new service over it (a restart) still refuses.

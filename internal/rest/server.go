@@ -301,9 +301,11 @@ func (a *API) caller(r *http.Request) (*records.Caller, error) {
 		if err != nil {
 			return nil, apperr.New(apperr.Unauthorized, "the account's collection is gone; sign in again")
 		}
-		rec, err := a.recs.Get(records.WithCaller(r.Context(), records.System), p.Collection, p.ID)
-		if err != nil {
-			return nil, apperr.New(apperr.Unauthorized, "the account is gone; sign in again")
+		rec := p.Account
+		if rec == nil || rec.Collection != c {
+			if rec, err = a.recs.Get(records.WithCaller(r.Context(), records.System), p.Collection, p.ID); err != nil {
+				return nil, apperr.New(apperr.Unauthorized, "the account is gone; sign in again")
+			}
 		}
 		req.AuthSchema = c
 		req.Auth = map[string]any{"id": rec.ID, "collection": c.Name}

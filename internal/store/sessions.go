@@ -61,6 +61,47 @@ func FindSession(ctx context.Context, q Querier, d sqldb.Dialect, id string) (*S
 	return &s, nil
 }
 
+// FindSessionAccount reads, in one query, the session with the id and the
+// record of c it belongs to, which must be recordID: what a request signed
+// in with the session's token acts as. It returns ErrNotFound when either
+// is gone. The returned Session holds the times and ids only.
+func FindSessionAccount(ctx context.Context, q Querier, d sqldb.Dialect, c *schema.Collection, id, recordID string) (*Session, *schema.Record, error) {
+	ctx = ReadPrimary(ctx)
+	a := args(d)
+	stmt := `SELECT ` + selectList(d, c) + `, s.expires, s.revoked FROM _sessions s JOIN ` + d.Quote(c.Name) +
+		` r ON r."id" = s.record_id WHERE s.id = ` + a.Add(id) + ` AND s.record_id = ` + a.Add(recordID) +
+		` AND s.collection = ` + a.Add(c.Name)
+	// One row by its key, read at once (see GetRecordIf).
+	rows, err := q.QueryContext(context.WithoutCancel(ctx), stmt, a.Values...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find session: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, nil, fmt.Errorf("find session: %w", err)
+		}
+		return nil, nil, fmt.Errorf("session %s: %w", id, ErrNotFound)
+	}
+	r, keys, err := scanRecord(rows, c, 2)
+	if err != nil {
+		return nil, nil, err
+	}
+	sess := &Session{ID: id, Collection: c.Name, RecordID: r.ID}
+	expires, _ := keys[0].(string)
+	if sess.Expires, err = schema.ParseStoredTime(expires); err != nil {
+		return nil, nil, fmt.Errorf("session %s: expiry %q: %w", id, expires, err)
+	}
+	if revoked, ok := keys[1].(string); ok {
+		t, err := schema.ParseStoredTime(revoked)
+		if err != nil {
+			return nil, nil, fmt.Errorf("session %s: revocation %q: %w", id, revoked, err)
+		}
+		sess.Revoked = &t
+	}
+	return sess, r, rows.Close()
+}
+
 // ExtendSession moves a session's expiry.
 func ExtendSession(ctx context.Context, tx *Tx, id string, expires time.Time) error {
 	return setTime(ctx, tx, "_sessions", "expires", id, expires)
