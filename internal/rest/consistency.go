@@ -14,8 +14,12 @@ import (
 // to a request that wrote carries the token of its writes in the same
 // header, for the client to send on its next requests. A missing or
 // malformed token only loses that guarantee; it is never an error. Without
-// replicas no token is sent.
-func Consistency(next http.Handler) http.Handler {
+// replicas every read sees every committed write: Consistency returns next
+// as it is, and no token is sent.
+func Consistency(db *store.DB, next http.Handler) http.Handler {
+	if db == nil || !db.HasReplicas() {
+		return next
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := store.WithConsistencyToken(r.Context(), r.Header.Get(store.ConsistencyHeader))
 		next.ServeHTTP(&tokenWriter{ResponseWriter: w, ctx: ctx}, r.WithContext(ctx))

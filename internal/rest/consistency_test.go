@@ -58,7 +58,7 @@ func TestConsistencyToken(t *testing.T) {
 	}
 	defer admin.Exec(`SELECT pg_wal_replay_resume()`)
 
-	h := rest.Consistency(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := rest.Consistency(db, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			if err := write(r.Context(), `INSERT INTO items VALUES (1)`); err != nil {
 				http.Error(w, err.Error(), 500)
@@ -98,4 +98,40 @@ func TestConsistencyToken(t *testing.T) {
 	if got := serve(http.MethodGet, "not-a-token"); got.Code != 200 {
 		t.Errorf("GET with a bad token: %d", got.Code)
 	}
+}
+
+// TestConsistencyWithoutReplicas: on a database without replicas every read
+// sees every write, so Consistency adds nothing to a request: it is the
+// handler it wraps, and a write's response carries no token.
+func TestConsistencyWithoutReplicas(t *testing.T) {
+	for _, engine := range storetest.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			db := storetest.Open(t, engine)
+			next := &writeHandler{db: db}
+			h := rest.Consistency(db, next)
+			if h != http.Handler(next) {
+				t.Fatalf("Consistency wrapped the handler in %T", h)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", nil))
+			if rec.Code != http.StatusCreated || rec.Header().Get(store.ConsistencyHeader) != "" {
+				t.Errorf("POST: %d, token %q; want 201 and no token", rec.Code, rec.Header().Get(store.ConsistencyHeader))
+			}
+		})
+	}
+}
+
+// writeHandler commits a write and answers 201.
+type writeHandler struct{ db *store.DB }
+
+func (h *writeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	err := h.db.Write(r.Context(), func(tx *store.Tx) error {
+		_, err := tx.ExecContext(r.Context(), `CREATE TABLE IF NOT EXISTS items (id int)`)
+		return err
+	})
+	if err != nil {
+		http.Error(w, err.Error(), 500)
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
 }

@@ -109,7 +109,7 @@ func New(o Options) http.Handler {
 		mux.Handle("GET /metrics", o.MetricsHandler)
 	}
 	return httpx.Middleware(httpx.Observe{Log: o.Logger, Metrics: o.Metrics, Tracer: o.Tracer, TrustedProxies: o.TrustedProxies},
-		Consistency(a.authenticate(httpx.Problems(mux))))
+		Consistency(o.DB, a.authenticate(httpx.Problems(mux))))
 }
 
 // routes registers every route. Routes wrapped by credential form the

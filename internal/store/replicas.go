@@ -411,6 +411,10 @@ type ReplicaState struct {
 	ReplayLSN  string  `json:"replay_lsn"`
 }
 
+// HasReplicas reports whether reads may go to read replicas: only then
+// can a read miss a write that committed before it.
+func (db *DB) HasReplicas() bool { return db.replicas != nil }
+
 // Replicas returns the state of every read replica, as of the last poll;
 // none without replicas.
 func (db *DB) Replicas() []ReplicaState {
