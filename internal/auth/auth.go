@@ -339,7 +339,7 @@ func (s *Signer) byKid(kid string) (ed25519.PublicKey, bool) {
 	defer s.mu.Unlock()
 	for _, k := range s.keys {
 		if k.kid == kid {
-			return k.priv.Public().(ed25519.PublicKey), true
+			return ed25519.PublicKey(k.priv[ed25519.SeedSize:]), true
 		}
 	}
 	return nil, false

@@ -351,9 +351,11 @@ func (a *API) getRecord(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := parseView(c, r.URL.Query())
-	if err != nil {
-		return err
+	var v view
+	if r.URL.RawQuery != "" {
+		if v, err = parseView(c, r.URL.Query()); err != nil {
+			return err
+		}
 	}
 	rec, full, err := a.recs.GetJSON(r.Context(), name, r.PathValue("id"))
 	if err != nil {
@@ -384,7 +386,9 @@ func (a *API) getRecord(w http.ResponseWriter, r *http.Request) error {
 
 // match reports whether an If-None-Match header names etag.
 func match(header, etag string) bool {
-	for _, t := range strings.Split(header, ",") {
+	for header != "" {
+		var t string
+		t, header, _ = strings.Cut(header, ",")
 		t = strings.TrimSpace(t)
 		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
 			return true

@@ -74,6 +74,9 @@ func TestRecordCRUD(t *testing.T) {
 		}
 		e.request("GET", "/api/v1/collections/posts/records/"+id, nil, "If-None-Match", etag).status(304)
 		e.request("GET", "/api/v1/collections/posts/records/"+id, nil, "If-None-Match", `"other"`).status(200)
+		e.request("GET", "/api/v1/collections/posts/records/"+id, nil, "If-None-Match", `"other", W/`+etag).status(304)
+		e.request("GET", "/api/v1/collections/posts/records/"+id, nil, "If-None-Match", `"other",`+etag+` , "more"`).status(304)
+		e.request("GET", "/api/v1/collections/posts/records/"+id, nil, "If-None-Match", `"other",,"more"`).status(200)
 
 		// Optimistic concurrency.
 		e.request("PATCH", "/api/v1/collections/posts/records/"+id, map[string]any{"views": 4}, "If-Match", `"stale"`).problem(412)

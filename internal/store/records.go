@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/strata-dev/strata/internal/schema"
@@ -39,6 +41,35 @@ func isJSONColumn(c *schema.Collection, name string) bool {
 
 // selectList is the SELECT list that scanRecord reads.
 func selectList(d sqldb.Dialect, c *schema.Collection) string {
+	k := selectKey{d, c}
+	if s, ok := selectLists.Load(k); ok {
+		return s.(string)
+	}
+	s := buildSelectList(d, c)
+	// A collection's schema never changes once loaded (a change makes a
+	// new one), so its list is kept; the old ones go when there are many.
+	if selectListsN.Add(1) > maxSelectLists {
+		selectLists.Clear()
+		selectListsN.Store(1)
+	}
+	selectLists.Store(k, s)
+	return s
+}
+
+type selectKey struct {
+	d sqldb.Dialect
+	c *schema.Collection
+}
+
+// selectLists holds each collection's select list, built once: building
+// it cost three allocations per read.
+var (
+	selectLists    sync.Map // selectKey -> string
+	selectListsN   atomic.Int64
+	maxSelectLists int64 = 1024
+)
+
+func buildSelectList(d sqldb.Dialect, c *schema.Collection) string {
 	var b strings.Builder
 	b.WriteString(`r."id", r."created", r."updated"`)
 	for _, name := range columns(c) {
