@@ -41,18 +41,32 @@ func isJSONColumn(c *schema.Collection, name string) bool {
 
 // selectList is the SELECT list that scanRecord reads.
 func selectList(d sqldb.Dialect, c *schema.Collection) string {
+	return selectFor(d, c).list
+}
+
+// selectSQL is the text of a collection's reads.
+type selectSQL struct {
+	list string // the SELECT list that scanRecord reads
+	// byID reads one record by its id, the first placeholder.
+	byID string
+}
+
+// selectFor returns c's selectSQL, built once: building it cost three
+// allocations per read, and the statement two more.
+func selectFor(d sqldb.Dialect, c *schema.Collection) *selectSQL {
 	k := selectKey{d, c}
-	if s, ok := selectLists.Load(k); ok {
-		return s.(string)
+	if s, ok := selectSQLs.Load(k); ok {
+		return s.(*selectSQL)
 	}
-	s := buildSelectList(d, c)
+	list := buildSelectList(d, c)
+	s := &selectSQL{list: list, byID: `SELECT ` + list + ` FROM ` + d.Quote(c.Name) + ` r WHERE r."id" = ` + (&sqldb.Args{Dialect: d}).Add(nil)}
 	// A collection's schema never changes once loaded (a change makes a
-	// new one), so its list is kept; the old ones go when there are many.
-	if selectListsN.Add(1) > maxSelectLists {
-		selectLists.Clear()
-		selectListsN.Store(1)
+	// new one), so its text is kept; the old ones go when there are many.
+	if selectSQLsN.Add(1) > maxSelectSQLs {
+		selectSQLs.Clear()
+		selectSQLsN.Store(1)
 	}
-	selectLists.Store(k, s)
+	selectSQLs.Store(k, s)
 	return s
 }
 
@@ -61,12 +75,10 @@ type selectKey struct {
 	c *schema.Collection
 }
 
-// selectLists holds each collection's select list, built once: building
-// it cost three allocations per read.
 var (
-	selectLists    sync.Map // selectKey -> string
-	selectListsN   atomic.Int64
-	maxSelectLists int64 = 1024
+	selectSQLs    sync.Map // selectKey -> *selectSQL
+	selectSQLsN   atomic.Int64
+	maxSelectSQLs int64 = 1024
 )
 
 func buildSelectList(d sqldb.Dialect, c *schema.Collection) string {
@@ -217,7 +229,12 @@ func GetRecord(ctx context.Context, q Querier, d sqldb.Dialect, c *schema.Collec
 // row until the transaction ends.
 func GetRecordIf(ctx context.Context, q Querier, c *schema.Collection, id, cond string, a *sqldb.Args, lock bool) (*schema.Record, error) {
 	d := a.Dialect
-	stmt := `SELECT ` + selectList(d, c) + ` FROM ` + d.Quote(c.Name) + ` r WHERE ` + withID(cond, id, a)
+	var stmt string
+	if sel := selectFor(d, c); cond == "" && len(a.Values) == 0 {
+		stmt, a.Values = sel.byID, append(a.Values, id)
+	} else {
+		stmt = `SELECT ` + sel.list + ` FROM ` + d.Quote(c.Name) + ` r WHERE ` + withID(cond, id, a)
+	}
 	if lock {
 		stmt += forUpdate(d)
 	}
@@ -346,8 +363,15 @@ func GetMany(ctx context.Context, db Querier, c *schema.Collection, ids []string
 }
 
 func scanRecord(rows *sql.Rows, c *schema.Collection, extra int) (*schema.Record, []any, error) {
-	return (&rowScanner{}).scan(rows, c, extra)
+	sc := scanners.Get().(*rowScanner)
+	r, keys, err := sc.scan(rows, c, extra)
+	clear(sc.vals)
+	scanners.Put(sc)
+	return r, keys, err
 }
+
+// scanners keeps the buffers of single-row reads from one to the next.
+var scanners = sync.Pool{New: func() any { return new(rowScanner) }}
 
 // rowScanner scans the rows of one query, reusing its buffers from row to
 // row.
