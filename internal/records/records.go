@@ -12,6 +12,7 @@ import (
 
 	"github.com/strata-dev/strata/internal/apperr"
 	"github.com/strata-dev/strata/internal/outbox"
+	"github.com/strata-dev/strata/internal/query"
 	"github.com/strata-dev/strata/internal/schema"
 	"github.com/strata-dev/strata/internal/sqldb"
 	"github.com/strata-dev/strata/internal/store"
@@ -91,6 +92,11 @@ func (s *Service) Create(ctx context.Context, name string, body map[string]json.
 		id = NewID()
 	}
 	r := &schema.Record{Collection: c, ID: id, Created: now, Updated: now, Values: vals}
+	// The create rule sees the record as it would be stored. One that
+	// holds for the record in memory needs no query in the transaction,
+	// where every query holds up the writes committed with it.
+	ruleCaller := withBody(caller, body, vals)
+	checked := s.holdsInMemory(ctx, c, ruleCaller, "create", r)
 	var out []byte // the answer's JSON, when encoding the event gave it
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
 		if err := checkRelations(ctx, tx, c, vals, s.lookup); err != nil {
@@ -99,9 +105,10 @@ func (s *Service) Create(ctx context.Context, name string, body map[string]json.
 		if err := store.InsertRecord(ctx, tx, c, r); err != nil {
 			return err
 		}
-		// The create rule sees the record as it would be stored.
-		if err := s.checkWritten(ctx, tx, c, withBody(caller, body, vals), "create", id); err != nil {
-			return err
+		if !checked {
+			if err := s.checkWritten(ctx, tx, c, ruleCaller, "create", id); err != nil {
+				return err
+			}
 		}
 		if s.events != nil {
 			rec, err := r.AppendInternalJSON(nil)
@@ -356,6 +363,32 @@ func checkRelations(ctx context.Context, tx *store.Tx, c *schema.Collection, val
 		return apperr.FromValidation(&ve, "the record is invalid")
 	}
 	return nil
+}
+
+// errNeedsQuery stops an in-memory rule check that would follow a
+// relation: what it reads must be read in the transaction.
+var errNeedsQuery = errors.New("the rule follows a relation")
+
+// holdsInMemory reports whether the rule of op lets caller write r, as r
+// would be stored, without a query: query.Eval gives the answer the
+// database would. False means not known that way: the rule follows a
+// relation (what it reads must be read in the write's transaction), Eval
+// cannot answer, or the rule refuses r; checkWritten then decides on the
+// written row, and its refusal is the one the caller gets.
+func (s *Service) holdsInMemory(ctx context.Context, c *schema.Collection, caller *Caller, op string, r *schema.Record) bool {
+	rule, err := ruleFor(c, caller, op)
+	if err != nil || rule == "" {
+		return err == nil
+	}
+	e, err := s.parsedRule(rule)
+	if err != nil {
+		return false
+	}
+	env := &query.Env{Dialect: s.db.Dialect(), Collection: c, Alias: store.Alias, Lookup: s.lookup, Request: caller.Request}
+	ok, err := env.Eval(ctx, e, r, func(context.Context, string, string) (*schema.Record, error) {
+		return nil, errNeedsQuery
+	})
+	return ok && err == nil
 }
 
 // checkWritten checks the rule of op on the record with the id as the
