@@ -37,7 +37,7 @@ const storageBatch = 100
 // prepared statement: rounds of d with one row per transaction, then
 // rounds with storageBatch rows per transaction.
 func measureStorage(ctx context.Context, dir string, rounds int, d time.Duration) (*StorageReport, error) {
-	q := url.Values{"_pragma": {"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)", "mmap_size(268435456)"}}
+	q := url.Values{"_pragma": {"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)"}}
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "storage.db")+"?"+q.Encode()+"&_txlock=immediate")
 	if err != nil {
 		return nil, err

@@ -126,7 +126,7 @@ func Default() Config {
 		MigrationsDir:       "",
 		Automigrate:         true,
 		SQLiteReaders:       4,
-		SQLiteMmapSize:      "256MiB",
+		SQLiteMmapSize:      "0",
 		PostgresMaxConns:    0,
 		PasswordMinLength:   10,
 		RateLimit:           DefaultRateLimit,

@@ -301,7 +301,8 @@ var keys = []key{
 	{
 		name: "sqlite_mmap_size", env: "STRATA_SQLITE_MMAP_SIZE",
 		usage: "how much of the SQLite file is read through memory mapping instead of read calls, a `size` such as 256MiB " +
-			"(SQLite caps it just under 2GiB); 0 turns mapping off",
+			"(SQLite caps it just under 2GiB); 0, the default, maps nothing. Mapping speeds up reads of a file that rarely " +
+			"changes, but after every commit each reader maps the file again",
 		ptr:   func(c *Config) any { return &c.SQLiteMmapSize },
 		check: func(c *Config) string { return checkMmapSize(c.SQLiteMmapSize) },
 	},

@@ -126,7 +126,7 @@ func TestLoadEveryKey(t *testing.T) {
 		MigrationsDir:       "/etc/strata/migrations",
 		Automigrate:         false,
 		SQLiteReaders:       8,
-		SQLiteMmapSize:      "0",
+		SQLiteMmapSize:      "64MiB",
 		PostgresMaxConns:    50,
 		PasswordMinLength:   12,
 		PasswordBlocklist:   "/etc/passwd",
@@ -177,7 +177,7 @@ token_ttl = "15m"
 migrations_dir = "/etc/strata/migrations"
 automigrate = false
 sqlite_readers = 8
-sqlite_mmap_size = "0"
+sqlite_mmap_size = "64MiB"
 postgres_max_conns = 50
 password_min_length = 12
 password_blocklist = "/etc/passwd"
@@ -207,7 +207,7 @@ cache_flush_interval = "250ms"
 		"STRATA_NATS_URL=nats://n1:4222,nats://n2:4222", "STRATA_EVENT_RETENTION=2h",
 		"STRATA_MAX_BODY_BYTES=1048576", "STRATA_IDEMPOTENCY_TTL=2h", "STRATA_TOKEN_TTL=15m",
 		"STRATA_MIGRATIONS_DIR=/etc/strata/migrations", "STRATA_AUTOMIGRATE=false",
-		"STRATA_SQLITE_READERS=8", "STRATA_SQLITE_MMAP_SIZE=0", "STRATA_POSTGRES_MAX_CONNS=50",
+		"STRATA_SQLITE_READERS=8", "STRATA_SQLITE_MMAP_SIZE=64MiB", "STRATA_POSTGRES_MAX_CONNS=50",
 		"STRATA_SMTP_URL=smtp://mail:pw@relay:587", "STRATA_MAIL_FROM=noreply@example.com", "STRATA_PASSWORD_MIN_LENGTH=12", "STRATA_PASSWORD_BLOCKLIST=/etc/passwd",
 		"STRATA_REDIS_URL=rediss://app:pw@cache:6380/2", "STRATA_RATE_LIMIT=100/min burst 20",
 		"STRATA_RATE_LIMIT_USER=off", "STRATA_RATE_LIMIT_AUTH=5/10s burst 1", "STRATA_RATE_LIMIT_FAIL=closed",
@@ -228,7 +228,7 @@ cache_flush_interval = "250ms"
 		"--nats-url", "nats://n1:4222,nats://n2:4222", "--event-retention", "2h",
 		"--max-body-bytes", "1048576", "--idempotency-ttl", "2h", "--token-ttl", "15m",
 		"--migrations-dir", "/etc/strata/migrations", "--automigrate=false",
-		"--sqlite-readers", "8", "--sqlite-mmap-size", "0", "--postgres-max-conns", "50",
+		"--sqlite-readers", "8", "--sqlite-mmap-size", "64MiB", "--postgres-max-conns", "50",
 		"--smtp-url", "smtp://mail:pw@relay:587", "--mail-from", "noreply@example.com", "--password-min-length", "12", "--password-blocklist", "/etc/passwd",
 		"--redis-url", "rediss://app:pw@cache:6380/2", "--rate-limit", "100/min burst 20",
 		"--rate-limit-user", "off", "--rate-limit-auth", "5/10s burst 1", "--rate-limit-fail", "closed",

@@ -87,8 +87,7 @@ func main() {
 	flag.Parse()
 
 	dsn := func(extra string) string {
-		q := url.Values{"_pragma": {"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)",
-			"mmap_size(268435456)"}}
+		q := url.Values{"_pragma": {"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)"}}
 		return "file:" + filepath.Join(*dir, "floor.db") + "?" + q.Encode() + extra
 	}
 	wdb := must(sql.Open("sqlite", dsn("&_txlock=immediate")))
