@@ -22,10 +22,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/strata-dev/strata/internal/schema"
-
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/argon2"
+
+	"github.com/strata-dev/strata/internal/schema"
 )
 
 // Argon2id parameters, after OWASP's recommendation (19 MiB, 2 passes, one
