@@ -271,23 +271,21 @@ func (s *Service) Delete(ctx context.Context, name, id string, o WriteOptions) e
 		return err
 	}
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
-		// The event of a delete carries the record as it was.
-		var old *schema.Record
-		if o.IfMatch != "" || s.events != nil {
-			var err error
-			if old, err = store.GetRecordIf(ctx, tx, c, id, "", &sqldb.Args{Dialect: tx.Dialect}, true); err != nil {
-				return err
-			}
-			if err := checkMatch(old, o.IfMatch); err != nil {
-				return err
-			}
-		}
 		args := &sqldb.Args{Dialect: tx.Dialect}
 		rule, err := s.ruleSQL(c, caller, "delete", args)
 		if err != nil {
 			return err
 		}
-		if err := store.DeleteRecordIf(ctx, tx, c, id, rule, args); err != nil {
+		if o.IfMatch == "" && s.events == nil {
+			return store.DeleteRecordIf(ctx, tx, c, id, rule, args)
+		}
+		// The event of a delete carries the record as it was, which the
+		// delete returns; a failed If-Match undoes the write.
+		old, err := store.DeleteRecordReturning(ctx, tx, c, id, rule, args)
+		if err != nil {
+			return err
+		}
+		if err := checkMatch(old, o.IfMatch); err != nil {
 			return err
 		}
 		return s.event(ctx, tx, outbox.OpDelete, old)

@@ -49,6 +49,8 @@ type selectSQL struct {
 	list string // the SELECT list that scanRecord reads
 	// byID reads one record by its id, the first placeholder.
 	byID string
+	// returning is list without the table alias, for RETURNING.
+	returning string
 }
 
 // selectFor returns c's selectSQL, built once: building it cost three
@@ -58,8 +60,9 @@ func selectFor(d sqldb.Dialect, c *schema.Collection) *selectSQL {
 	if s, ok := selectSQLs.Load(k); ok {
 		return s.(*selectSQL)
 	}
-	list := buildSelectList(d, c)
-	s := &selectSQL{list: list, byID: `SELECT ` + list + ` FROM ` + d.Quote(c.Name) + ` r WHERE r."id" = ` + (&sqldb.Args{Dialect: d}).Add(nil)}
+	list := buildSelectList(d, c, "r.")
+	s := &selectSQL{list: list, returning: buildSelectList(d, c, ""),
+		byID: `SELECT ` + list + ` FROM ` + d.Quote(c.Name) + ` r WHERE r."id" = ` + (&sqldb.Args{Dialect: d}).Add(nil)}
 	// A collection's schema never changes once loaded (a change makes a
 	// new one), so its text is kept; the old ones go when there are many.
 	if selectSQLsN.Add(1) > maxSelectSQLs {
@@ -81,11 +84,15 @@ var (
 	maxSelectSQLs int64 = 1024
 )
 
-func buildSelectList(d sqldb.Dialect, c *schema.Collection) string {
+// buildSelectList lists the columns scanRecord reads, each after prefix
+// (the table alias and a dot, or "").
+func buildSelectList(d sqldb.Dialect, c *schema.Collection, prefix string) string {
 	var b strings.Builder
-	b.WriteString(`r."id", r."created", r."updated"`)
-	for _, name := range columns(c) {
-		b.WriteString(", r.")
+	for i, name := range append([]string{"id", "created", "updated"}, columns(c)...) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(prefix)
 		b.WriteString(d.Quote(name))
 		if d == sqldb.Postgres && isJSONColumn(c, name) {
 			b.WriteString("::text")
@@ -176,10 +183,7 @@ func DeleteRecord(ctx context.Context, tx *Tx, c *schema.Collection, id string) 
 // condition on the table aliased Alias whose values are already in a. It
 // returns ErrNotFound when no such record exists.
 func DeleteRecordIf(ctx context.Context, tx *Tx, c *schema.Collection, id, cond string, a *sqldb.Args) error {
-	d := tx.Dialect
-	where := withID(cond, id, a)
-	stmt := fmt.Sprintf(`DELETE FROM %s WHERE "id" IN (SELECT r."id" FROM %s r WHERE %s)`, d.Quote(c.Name), d.Quote(c.Name), where)
-	res, err := tx.ExecContext(ctx, stmt, a.Values...)
+	res, err := tx.ExecContext(ctx, deleteIf(tx.Dialect, c, id, cond, a), a.Values...)
 	if err != nil {
 		return fmt.Errorf("delete from %s: %w", c.Name, err)
 	}
@@ -187,6 +191,33 @@ func DeleteRecordIf(ctx context.Context, tx *Tx, c *schema.Collection, id, cond 
 		return fmt.Errorf("record %s: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// DeleteRecordReturning is DeleteRecordIf that also returns the record as
+// it was, read by the statement that deletes it.
+func DeleteRecordReturning(ctx context.Context, tx *Tx, c *schema.Collection, id, cond string, a *sqldb.Args) (*schema.Record, error) {
+	stmt := deleteIf(tx.Dialect, c, id, cond, a) + ` RETURNING ` + selectFor(tx.Dialect, c).returning
+	rows, err := tx.QueryContext(context.WithoutCancel(ctx), stmt, a.Values...)
+	if err != nil {
+		return nil, fmt.Errorf("delete from %s: %w", c.Name, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("delete from %s: %w", c.Name, err)
+		}
+		return nil, fmt.Errorf("record %s: %w", id, ErrNotFound)
+	}
+	r, _, err := scanRecord(rows, c, 0)
+	if err != nil {
+		return nil, err
+	}
+	return r, rows.Close()
+}
+
+func deleteIf(d sqldb.Dialect, c *schema.Collection, id, cond string, a *sqldb.Args) string {
+	table := d.Quote(c.Name)
+	return `DELETE FROM ` + table + ` WHERE "id" IN (SELECT r."id" FROM ` + table + ` r WHERE ` + withID(cond, id, a) + `)`
 }
 
 // withID appends the id condition after cond; placeholders follow the
