@@ -197,22 +197,37 @@ func DeleteRecordIf(ctx context.Context, tx *Tx, c *schema.Collection, id, cond 
 // it was, read by the statement that deletes it.
 func DeleteRecordReturning(ctx context.Context, tx *Tx, c *schema.Collection, id, cond string, a *sqldb.Args) (*schema.Record, error) {
 	stmt := deleteIf(tx.Dialect, c, id, cond, a) + ` RETURNING ` + selectFor(tx.Dialect, c).returning
-	rows, err := tx.QueryContext(context.WithoutCancel(ctx), stmt, a.Values...)
+	r, _, err := oneRecord(ctx, tx, c, "delete from", "record", id, stmt, a.Values, 0)
+	return r, err
+}
+
+// oneRecord runs stmt, which reads at most one record of c and extra
+// values after it, and returns them; ErrNotFound, naming kind and id, when
+// there is none. One row by its key is read at once: watching ctx to
+// interrupt it would cost more than the read (the SQLite driver starts a
+// goroutine per statement whose context can be cancelled). Errors say the
+// statement does op (such as "get from") on c.
+func oneRecord(ctx context.Context, q Querier, c *schema.Collection, op, kind, id, stmt string, args []any, extra int) (*schema.Record, []any, error) {
+	rows, err := q.QueryContext(context.WithoutCancel(ctx), stmt, args...)
 	if err != nil {
-		return nil, fmt.Errorf("delete from %s: %w", c.Name, err)
+		return nil, nil, fmt.Errorf("%s %s: %w", op, c.Name, err)
 	}
-	defer rows.Close()
-	if !rows.Next() {
+	if !rows.Next() { // which closes rows
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("delete from %s: %w", c.Name, err)
+			return nil, nil, fmt.Errorf("%s %s: %w", op, c.Name, err)
 		}
-		return nil, fmt.Errorf("record %s: %w", id, ErrNotFound)
+		return nil, nil, fmt.Errorf("%s %s: %w", kind, id, ErrNotFound)
 	}
-	r, _, err := scanRecord(rows, c, 0)
+	r, keys, err := scanRecord(rows, c, extra)
+	// A statement that writes (DELETE ... RETURNING) may report its
+	// error after its row: Close gives it.
+	if cerr := rows.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("%s %s: %w", op, c.Name, cerr)
+	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return r, rows.Close()
+	return r, keys, nil
 }
 
 func deleteIf(d sqldb.Dialect, c *schema.Collection, id, cond string, a *sqldb.Args) string {
@@ -269,21 +284,7 @@ func GetRecordIf(ctx context.Context, q Querier, c *schema.Collection, id, cond 
 	if lock {
 		stmt += forUpdate(d)
 	}
-	// One row by its key is read at once: watching ctx to interrupt it
-	// would cost more than the read (the SQLite driver starts a goroutine
-	// per statement whose context can be cancelled).
-	rows, err := q.QueryContext(context.WithoutCancel(ctx), stmt, a.Values...)
-	if err != nil {
-		return nil, fmt.Errorf("get from %s: %w", c.Name, err)
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("get from %s: %w", c.Name, err)
-		}
-		return nil, fmt.Errorf("record %s: %w", id, ErrNotFound)
-	}
-	r, _, err := scanRecord(rows, c, 0)
+	r, _, err := oneRecord(ctx, q, c, "get from", "record", id, stmt, a.Values, 0)
 	return r, err
 }
 

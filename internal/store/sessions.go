@@ -71,19 +71,7 @@ func FindSessionAccount(ctx context.Context, q Querier, d sqldb.Dialect, c *sche
 	stmt := `SELECT ` + selectList(d, c) + `, s.expires, s.revoked FROM _sessions s JOIN ` + d.Quote(c.Name) +
 		` r ON r."id" = s.record_id WHERE s.id = ` + a.Add(id) + ` AND s.record_id = ` + a.Add(recordID) +
 		` AND s.collection = ` + a.Add(c.Name)
-	// One row by its key, read at once (see GetRecordIf).
-	rows, err := q.QueryContext(context.WithoutCancel(ctx), stmt, a.Values...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("find session: %w", err)
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return nil, nil, fmt.Errorf("find session: %w", err)
-		}
-		return nil, nil, fmt.Errorf("session %s: %w", id, ErrNotFound)
-	}
-	r, keys, err := scanRecord(rows, c, 2)
+	r, keys, err := oneRecord(ctx, q, c, "find the session and account in", "session", id, stmt, a.Values, 2)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -99,7 +87,7 @@ func FindSessionAccount(ctx context.Context, q Querier, d sqldb.Dialect, c *sche
 		}
 		sess.Revoked = &t
 	}
-	return sess, r, rows.Close()
+	return sess, r, nil
 }
 
 // ExtendSession moves a session's expiry.
